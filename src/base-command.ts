@@ -1,0 +1,93 @@
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
+import type { ChalkInstance } from 'chalk'
+import { loadTopology } from './config/index.js'
+import { KvmctlError, TopologyError } from './errors.js'
+import type { Topology } from './model/types.js'
+import { makeStyle } from './render/style.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
+
+/**
+ * What every command shares: the topology and state directory flags, --json and --no-color,
+ * and one place where errors are printed (message and hint, a stack only with KVMCTL_DEBUG=1).
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    file: Flags.string({
+      char: 'f',
+      summary: 'The topology file.',
+      default: 'kvmctl.yaml',
+      helpGroup: 'GLOBAL',
+    }),
+    'state-dir': Flags.string({
+      summary: "Where the lab's disks, pid files and sockets live.",
+      env: 'KVMCTL_STATE_DIR',
+      default: '/var/lib/kvmctl',
+      helpGroup: 'GLOBAL',
+    }),
+    json: Flags.boolean({ summary: 'Machine-readable output on stdout.', helpGroup: 'GLOBAL' }),
+    'no-color': Flags.boolean({ summary: 'No colours (also NO_COLOR=1).', helpGroup: 'GLOBAL' }),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected style!: ChalkInstance
+
+  override async init(): Promise<void> {
+    await super.init()
+    const { flags } = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.style = makeStyle({ color: !this.flags['no-color'] })
+  }
+
+  protected async topology(): Promise<Topology> {
+    return (await loadTopology(this.flags.file, this.flags['state-dir'])).topology
+  }
+
+  /** Data for machines: one JSON document on stdout. */
+  protected printJson(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+  }
+
+  /** Messages for people: stderr when stdout is taken by --json. */
+  protected say(text: string): void {
+    if (this.flags?.json) process.stderr.write(`${text}\n`)
+    else process.stdout.write(`${text}\n`)
+  }
+
+  override async catch(error: Error): Promise<void> {
+    // oclif's own exit (this.exit) passes through untouched.
+    if (error instanceof Errors.ExitError) throw error
+    const hint = error instanceof KvmctlError ? error.hint : undefined
+    const style = makeStyle({ color: !process.argv.includes('--no-color'), stream: process.stderr })
+    const json = process.argv.includes('--json')
+    if (json) {
+      this.printJson({
+        error: {
+          type: error instanceof KvmctlError ? error.name : 'Error',
+          message: error.message,
+          hint: hint ?? null,
+          diagnostics: error instanceof TopologyError ? error.diagnostics : undefined,
+        },
+      })
+    }
+    const lines =
+      error instanceof TopologyError
+        ? [
+            ...error.message.split('\n'),
+            style.red.bold('Error: ') +
+              `${error.diagnostics.length} problem${error.diagnostics.length === 1 ? '' : 's'} in ${error.diagnostics[0]?.file}`,
+          ]
+        : [style.red.bold('Error: ') + error.message]
+    if (hint) lines.push(style.dim(`Hint: ${hint}`))
+    if (process.env.KVMCTL_DEBUG === '1' && error.stack) lines.push(error.stack)
+    process.stderr.write(`${lines.join('\n')}\n`)
+    process.exitCode = 1
+  }
+}

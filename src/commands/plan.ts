@@ -1,0 +1,55 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../base-command.js'
+import { KvmctlError } from '../errors.js'
+import { observe } from '../host/observe.js'
+import { writeFileAtomic } from '../host/state.js'
+import { diff } from '../plan/diff.js'
+import { renderPlan } from '../render/plan-text.js'
+
+export const targetFlag = Flags.string({
+  summary: 'Limit to this address (vm/web, network/lan, ...) and what it depends on. Repeatable.',
+  multiple: true,
+})
+
+export default class Plan extends BaseCommand<typeof Plan> {
+  static override summary = 'Show what apply would change on this host; change nothing.'
+  static override description =
+    'Observes the host (bridges, taps, disks, QEMU processes of this lab), compares it with the topology and prints the actions: + create, ~ update in-place, ~ restart, -/+ replace, - delete.'
+  static override examples = [
+    '<%= config.bin %> plan -f examples/quickstart.yaml',
+    '<%= config.bin %> plan --out lab.plan && <%= config.bin %> apply lab.plan',
+    '<%= config.bin %> plan --detailed-exitcode   # 0: no changes, 2: changes, 1: error',
+  ]
+  static override flags = {
+    out: Flags.string({ summary: 'Save the plan to this file, for `kvmctl apply FILE`.' }),
+    'detailed-exitcode': Flags.boolean({ summary: 'Exit 2 when there are changes, 0 when there are none.' }),
+    target: targetFlag,
+    capacity: Flags.string({
+      summary: 'What a lab too big for the host is: a warning, or an error (for CI).',
+      options: ['warn', 'error'],
+      default: 'warn',
+    }),
+  }
+
+  async run(): Promise<void> {
+    const topology = await this.topology()
+    const plan = diff(topology, await observe(topology), { targets: this.flags.target })
+    if (this.flags.capacity === 'error' && plan.warnings.length > 0) {
+      throw new KvmctlError(
+        plan.warnings.join('\n'),
+        'make the lab smaller, free host memory, or run with --capacity warn',
+      )
+    }
+    if (this.flags.out) await writeFileAtomic(this.flags.out, `${JSON.stringify(plan, null, 2)}\n`)
+    if (this.flags.json) this.printJson(plan)
+    else {
+      this.say(renderPlan(plan, this.style))
+      if (this.flags.out && plan.actions.length > 0) {
+        this.say(
+          `\nSaved the plan to ${this.flags.out}; \`kvmctl apply ${this.flags.out}\` carries out exactly this plan.`,
+        )
+      }
+    }
+    if (this.flags['detailed-exitcode'] && plan.actions.length > 0) process.exitCode = 2
+  }
+}

@@ -1,0 +1,100 @@
+import { type Diagnostic, KvmctlError, TopologyError } from '../errors.js'
+import type { Topology } from '../model/types.js'
+import {
+  formatPath,
+  type KeyPath,
+  parseSourceDocument,
+  readSourceDocument,
+  type SourceDocument,
+} from './load.js'
+import type { RawTopology } from './raw.js'
+import { resolveTopology, UNIX_SOCKET_PATH_MAX, vmFiles } from './resolve.js'
+import { checkSchema, type Finding } from './schema-check.js'
+import { checkSemantics } from './semantic.js'
+
+export { formatPath, parseSourceDocument, readSourceDocument, type SourceDocument } from './load.js'
+
+/** Every problem in the file: YAML syntax, then schema and semantic problems together, by position. */
+export function validateSource(source: SourceDocument): Diagnostic[] {
+  if (source.syntaxErrors.length > 0) return [...source.syntaxErrors]
+  const schemaFindings = checkSchema(source.data)
+  // Where the schema already spoke about a key, the semantic check would only say it again.
+  const reported = new Set(schemaFindings.map((f) => JSON.stringify(f.path)))
+  const semanticFindings = checkSemantics(source.data).filter((f) => !reported.has(JSON.stringify(f.path)))
+  return sortDiagnostics(dedupe([...schemaFindings, ...semanticFindings]).map((f) => toDiagnostic(source, f)))
+}
+
+export function toDiagnostic(source: SourceDocument, finding: Finding): Diagnostic {
+  return {
+    file: source.file,
+    ...source.locate(finding.path, finding.at),
+    path: formatPath(finding.path),
+    message: finding.message,
+  }
+}
+
+/** Reads, validates and resolves a topology file; throws TopologyError listing every problem. */
+export async function loadTopology(
+  file: string,
+  stateDir: string,
+): Promise<{ topology: Topology; source: SourceDocument }> {
+  return topologyFromSource(await readSourceDocument(file), stateDir)
+}
+
+/** The same for text already read (tests, saved plans). */
+export function topologyFromText(file: string, text: string, stateDir: string): Topology {
+  return topologyFromSource(parseSourceDocument(file, text), stateDir).topology
+}
+
+function topologyFromSource(
+  source: SourceDocument,
+  stateDir: string,
+): { topology: Topology; source: SourceDocument } {
+  const diagnostics = validateSource(source)
+  if (diagnostics.length > 0) throw new TopologyError(diagnostics)
+  const topology = resolveTopology(source.data as RawTopology, source.file, stateDir)
+  const late = checkResolved(topology).map((f) => toDiagnostic(source, f))
+  if (late.length > 0) throw new TopologyError(late)
+  return { topology, source }
+}
+
+/** Checks that need derived values: MACs derived onto a taken one, socket paths too long. */
+function checkResolved(topology: Topology): Finding[] {
+  const findings: Finding[] = []
+  const macs = new Map<string, string>()
+  for (const tap of topology.taps) {
+    const other = macs.get(tap.mac)
+    const path: KeyPath = ['vms', tap.vm, 'nics', tap.index]
+    if (other)
+      findings.push({
+        path,
+        at: 'value',
+        message: `MAC ${tap.mac} is also used by ${other}; set mac: explicitly`,
+      })
+    macs.set(tap.mac, tap.address)
+  }
+  for (const vm of topology.vms) {
+    const longest = vmFiles(vm.runDir).serial
+    if (Buffer.byteLength(longest) > UNIX_SOCKET_PATH_MAX) {
+      throw new KvmctlError(
+        `the console socket of vm/${vm.name} would be ${longest} (${Buffer.byteLength(longest)} bytes), longer than the ${UNIX_SOCKET_PATH_MAX} bytes Linux allows for a unix socket`,
+        'use a shorter --state-dir (or KVMCTL_STATE_DIR), or shorter lab and VM names',
+      )
+    }
+  }
+  return findings
+}
+
+function dedupe(findings: Finding[]): Finding[] {
+  const seen = new Set<string>()
+  return findings.filter((f) => {
+    const key = `${JSON.stringify(f.path)}\0${f.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
+  return diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)
+}

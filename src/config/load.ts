@@ -1,0 +1,90 @@
+import { readFile } from 'node:fs/promises'
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import { type Diagnostic, KvmctlError } from '../errors.js'
+
+export type KeyPath = readonly (string | number)[]
+
+/** A parsed topology file that still knows where every key and value stands. */
+export interface SourceDocument {
+  readonly file: string
+  readonly data: unknown
+  readonly syntaxErrors: readonly Diagnostic[]
+  /** Line and column (1-based) of a key (`at: 'key'`) or its value. */
+  locate(path: KeyPath, at?: 'key' | 'value'): { line: number; col: number }
+}
+
+export function formatPath(path: KeyPath): string {
+  let out = ''
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${part}` : part
+  return out
+}
+
+export async function readSourceDocument(file: string): Promise<SourceDocument> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const hint =
+      code === 'ENOENT'
+        ? 'pass the topology with -f PATH, or run `kvmctl init` to write a starter kvmctl.yaml'
+        : undefined
+    throw new KvmctlError(`cannot read topology ${file}: ${(error as Error).message}`, hint, { cause: error })
+  }
+  return parseSourceDocument(file, text)
+}
+
+export function parseSourceDocument(file: string, text: string): SourceDocument {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false })
+  const position = (offset: number) => {
+    const { line, col } = lineCounter.linePos(offset)
+    return { line, col }
+  }
+  const syntaxErrors: Diagnostic[] = doc.errors.map((error) => ({
+    file,
+    ...position(error.pos[0]),
+    path: '',
+    message: `YAML: ${firstLine(error.message)}`,
+  }))
+  const data = syntaxErrors.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 })
+  return {
+    file,
+    data,
+    syntaxErrors,
+    locate: (path, at = 'value') => position(offsetOf(doc, path, at)),
+  }
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+.*$/, '')
+}
+
+/** Walks the YAML tree along `path` and returns the start offset of the deepest node found. */
+function offsetOf(doc: Document, path: KeyPath, at: 'key' | 'value'): number {
+  let node: Node | null = doc.contents
+  let offset = node?.range?.[0] ?? 0
+  for (let i = 0; i < path.length && node; i++) {
+    const part = path[i]
+    const last = i === path.length - 1
+    if (isMap(node)) {
+      const pair = node.items.find(
+        (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(part),
+      )
+      if (!pair) break
+      const key = pair.key as Node
+      const value = pair.value as Node | null
+      if (last && at === 'key') return key.range?.[0] ?? offset
+      node = value
+      offset = value?.range?.[0] ?? key.range?.[0] ?? offset
+    } else if (isSeq(node) && typeof part === 'number') {
+      const item = node.items[part] as Node | undefined
+      if (!item) break
+      node = item
+      offset = item.range?.[0] ?? offset
+    } else {
+      break
+    }
+  }
+  return offset
+}

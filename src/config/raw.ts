@@ -1,0 +1,74 @@
+/** The topology as written in YAML, after the schema check (keys as in topology.md). */
+
+export interface RawImage {
+  kernel?: string
+  initrd?: string
+  cmdline?: string
+  path?: string
+  url?: string
+  sha256?: string
+}
+
+export interface RawNetwork {
+  cidr?: string
+  dhcp?: boolean
+  nat?: boolean
+  mtu?: number
+  external?: string
+}
+
+export interface RawDisk {
+  size: number | string
+  format?: 'qcow2' | 'raw'
+  protect?: boolean
+}
+
+export interface RawNic {
+  network: string
+  ip?: string
+  mac?: string
+}
+
+export interface RawVm {
+  image: string
+  disk_size?: number | string
+  cpus?: number
+  memory?: number | string
+  accel?: 'auto' | 'kvm' | 'tcg'
+  cmdline?: string
+  nics?: RawNic[]
+  disks?: string[]
+  cloud_init?: { user_data?: string | object; meta_data?: object; network_config?: object }
+  state?: 'running' | 'paused' | 'stopped'
+  shutdown_timeout?: number | string
+  ready?: { serial?: string; tcp?: number; timeout?: number | string }
+}
+
+export interface RawDefaults {
+  cpus?: number
+  memory?: number | string
+  accel?: 'auto' | 'kvm' | 'tcg'
+  disk_size?: number | string
+  shutdown_timeout?: number | string
+}
+
+export interface RawTopology {
+  name: string
+  defaults?: RawDefaults
+  images?: Record<string, RawImage>
+  networks?: Record<string, RawNetwork>
+  disks?: Record<string, RawDisk>
+  vms?: Record<string, RawVm>
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** The entries of a mapping that is one, or none: semantic checks must survive schema errors. */
+export function entriesOf(value: unknown): [string, Record<string, unknown>][] {
+  if (!isRecord(value)) return []
+  return Object.entries(value).filter((entry): entry is [string, Record<string, unknown>] =>
+    isRecord(entry[1]),
+  )
+}

@@ -1,0 +1,190 @@
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path'
+import { stringify } from 'yaml'
+import { addressOf, bootDiskName, tapName } from '../model/address.js'
+import { derivedMac, hostInterfaceName } from '../model/names.js'
+import type { Disk, Image, Network, Tap, Topology, Vm } from '../model/types.js'
+import { firstHost, formatCidr, formatIp, parseCidr } from './ipv4.js'
+import type { RawImage, RawTopology, RawVm } from './raw.js'
+import { parseDuration, parseSize } from './units.js'
+
+export const DEFAULTS = {
+  cpus: 1,
+  memory: '256M',
+  accel: 'auto',
+  /** A blank boot disk for kernel-only images; sparse, so it costs nothing until written. */
+  blankBootDisk: '1G',
+  shutdownTimeout: '30s',
+  readyTimeout: '300s',
+  mtu: 1500,
+} as const
+
+/** Linux's limit for a unix socket path (sun_path), less the terminating NUL. */
+export const UNIX_SOCKET_PATH_MAX = 107
+
+/** The files of one VM under its run directory. */
+export function vmFiles(runDir: string) {
+  return {
+    pid: `${runDir}/qemu.pid`,
+    qmp: `${runDir}/qmp.sock`,
+    serial: `${runDir}/serial.sock`,
+    log: `${runDir}/serial.log`,
+    spec: `${runDir}/spec.json`,
+  }
+}
+
+/**
+ * Turns a validated raw topology into the model: defaults filled, paths absolute, host
+ * names and MACs derived, addresses assigned. Pure: it reads no file and asks no host.
+ */
+export function resolveTopology(raw: RawTopology, file: string, stateDir: string): Topology {
+  const lab = raw.name
+  const baseDir = dirname(resolvePath(file))
+  const labDir = `${resolvePath(stateDir)}/${lab}`
+  const fromFile = (p: string) => (isAbsolute(p) ? p : resolvePath(baseDir, p))
+
+  const images: Record<string, Image> = {}
+  for (const [name, image] of Object.entries(raw.images ?? {})) {
+    images[name] = resolveImage(name, image, fromFile, resolvePath(stateDir))
+  }
+
+  const networks: Network[] = Object.entries(raw.networks ?? {}).map(([name, network]) => {
+    const cidr = network.cidr ? parseCidr(network.cidr) : null
+    return {
+      type: 'network',
+      address: addressOf('network', name),
+      name,
+      bridge: network.external ?? hostInterfaceName('bridge', lab, name),
+      external: network.external !== undefined,
+      cidr: cidr ? formatCidr(cidr) : null,
+      hostAddress: cidr ? `${formatIp(firstHost(cidr))}/${cidr.prefix}` : null,
+      dhcp: network.dhcp ?? false,
+      nat: network.nat ?? false,
+      mtu: network.external ? null : (network.mtu ?? DEFAULTS.mtu),
+    }
+  })
+  const networkByName = new Map(networks.map((n) => [n.name, n]))
+
+  const disks: Disk[] = Object.entries(raw.disks ?? {}).map(([name, disk]) => {
+    const format = disk.format ?? 'qcow2'
+    return {
+      type: 'disk',
+      address: addressOf('disk', name),
+      name,
+      path: `${labDir}/disks/${name}.${format}`,
+      format,
+      sizeBytes: parseSize(disk.size)!,
+      protect: disk.protect ?? false,
+      vm: null,
+      image: null,
+      backingFile: null,
+      backingFormat: null,
+    }
+  })
+
+  const taps: Tap[] = []
+  const vms: Vm[] = []
+  const d = raw.defaults ?? {}
+  for (const [name, vm] of Object.entries(raw.vms ?? {})) {
+    const image = images[vm.image]!
+    const boot = bootDisk(labDir, name, vm, image, d.disk_size)
+    disks.push(boot)
+    const vmTaps = (vm.nics ?? []).map((nic, index): Tap => {
+      const network = networkByName.get(nic.network)!
+      return {
+        type: 'tap',
+        address: addressOf('tap', tapName(name, index)),
+        name: tapName(name, index),
+        vm: name,
+        index,
+        device: hostInterfaceName('tap', lab, tapName(name, index)),
+        network: network.name,
+        bridge: network.bridge,
+        mac: (nic.mac ?? derivedMac(lab, name, index)).toLowerCase(),
+        ip: nic.ip ?? null,
+        mtu: network.mtu,
+      }
+    })
+    taps.push(...vmTaps)
+    const runDir = `${labDir}/vm-${name}`
+    vms.push({
+      type: 'vm',
+      address: addressOf('vm', name),
+      name,
+      cpus: vm.cpus ?? d.cpus ?? DEFAULTS.cpus,
+      memoryMiB: parseSize(vm.memory ?? d.memory ?? DEFAULTS.memory)! / 1024 ** 2,
+      accel: vm.accel ?? d.accel ?? DEFAULTS.accel,
+      image: vm.image,
+      kernel: image.kernel,
+      initrd: image.initrd,
+      cmdline:
+        [image.cmdline, vm.cmdline].filter((s) => s !== null && s !== undefined && s !== '').join(' ') ||
+        null,
+      bootDisk: boot.address,
+      disks: (vm.disks ?? []).map((disk) => addressOf('disk', disk)),
+      nics: vmTaps.map((t) => ({ tap: t.address, device: t.device, network: t.network, mac: t.mac })),
+      // The content itself, so that a plan can show what changed in it line by line.
+      cloudInit: vm.cloud_init ? stringify(vm.cloud_init, { sortMapEntries: true }).trimEnd() : null,
+      state: vm.state ?? 'running',
+      ready: vm.ready
+        ? {
+            serial: vm.ready.serial ?? null,
+            tcp: vm.ready.tcp ?? null,
+            timeoutSeconds: parseDuration(vm.ready.timeout ?? DEFAULTS.readyTimeout)!,
+          }
+        : null,
+      shutdownTimeoutSeconds: parseDuration(
+        vm.shutdown_timeout ?? d.shutdown_timeout ?? DEFAULTS.shutdownTimeout,
+      )!,
+      runDir,
+    })
+  }
+
+  return { lab, file, stateDir: resolvePath(stateDir), labDir, images, networks, disks, taps, vms }
+}
+
+function resolveImage(
+  name: string,
+  image: RawImage,
+  fromFile: (p: string) => string,
+  stateDir: string,
+): Image {
+  return {
+    name,
+    kernel: image.kernel ? fromFile(image.kernel) : null,
+    initrd: image.initrd ? fromFile(image.initrd) : null,
+    cmdline: image.cmdline ?? null,
+    // A downloaded image lives in the host's content-addressed cache, shared by every lab.
+    path: image.path
+      ? fromFile(image.path)
+      : image.sha256
+        ? `${stateDir}/images/${image.sha256.toLowerCase()}`
+        : null,
+    url: image.url ?? null,
+    sha256: image.sha256?.toLowerCase() ?? null,
+  }
+}
+
+function bootDisk(
+  labDir: string,
+  vmName: string,
+  vm: RawVm,
+  image: Image,
+  defaultSize: string | number | undefined,
+): Disk {
+  const name = bootDiskName(vmName)
+  const size = vm.disk_size ?? defaultSize
+  return {
+    type: 'disk',
+    address: addressOf('disk', name),
+    name,
+    path: `${labDir}/disks/${name}.qcow2`,
+    format: 'qcow2',
+    // An overlay without disk_size keeps its image's size, known only on the host.
+    sizeBytes: size !== undefined ? parseSize(size)! : image.path ? 0 : parseSize(DEFAULTS.blankBootDisk)!,
+    protect: false,
+    vm: vmName,
+    image: image.name,
+    backingFile: image.path,
+    backingFormat: null,
+  }
+}

@@ -1,0 +1,219 @@
+import { interfaceNameProblem } from '../model/names.js'
+import { broadcast, contains, firstHost, formatCidr, parseCidr, parseIp } from './ipv4.js'
+import { formatPath, type KeyPath } from './load.js'
+import { entriesOf, isRecord } from './raw.js'
+import type { Finding } from './schema-check.js'
+import { didYouMean } from './suggest.js'
+import { DURATION_HINT, parseDuration, parseSize, SIZE_HINT } from './units.js'
+
+/**
+ * What JSON Schema cannot say: cross-references, duplicates, addresses inside their
+ * networks, units, and strings that would be unsafe on a host command line. It reads
+ * the raw document defensively, so that it can run (and report) next to schema errors.
+ */
+export function checkSemantics(data: unknown): Finding[] {
+  if (!isRecord(data)) return []
+  const findings: Finding[] = []
+  const problem = (path: KeyPath, message: string, at: 'key' | 'value' = 'value') =>
+    findings.push({ path, at, message })
+
+  checkStrings(data, [], problem)
+  const defaults = isRecord(data.defaults) ? data.defaults : {}
+  checkSize(defaults.memory, ['defaults', 'memory'], problem, { wholeMiB: true })
+  checkSize(defaults.disk_size, ['defaults', 'disk_size'], problem)
+  checkDuration(defaults.shutdown_timeout, ['defaults', 'shutdown_timeout'], problem)
+
+  const images = entriesOf(data.images)
+  for (const [name, image] of images) checkImage(name, image, problem)
+
+  const networks = new Map(entriesOf(data.networks))
+  const cidrs = checkNetworks(networks, problem)
+
+  const disks = new Map(entriesOf(data.disks))
+  for (const [name, disk] of disks) checkSize(disk.size, ['disks', name, 'size'], problem)
+
+  const imageNames = images.map(([name]) => name)
+  const macs = new Map<string, KeyPath>()
+  const ips = new Map<string, KeyPath>()
+  const diskUsers = new Map<string, KeyPath>()
+  for (const [vmName, vm] of entriesOf(data.vms)) {
+    const at = (...rest: (string | number)[]): KeyPath => ['vms', vmName, ...rest]
+    if (typeof vm.image === 'string' && !imageNames.includes(vm.image)) {
+      problem(at('image'), `unknown image "${vm.image}"${didYouMean(vm.image, imageNames)}`)
+    }
+    checkSize(vm.memory, at('memory'), problem, { wholeMiB: true })
+    checkSize(vm.disk_size, at('disk_size'), problem)
+    checkDuration(vm.shutdown_timeout, at('shutdown_timeout'), problem)
+    if (isRecord(vm.ready)) {
+      checkDuration(vm.ready.timeout, at('ready', 'timeout'), problem)
+      if (typeof vm.ready.serial === 'string') {
+        try {
+          new RegExp(vm.ready.serial)
+        } catch (error) {
+          problem(at('ready', 'serial'), `not a valid regular expression: ${(error as Error).message}`)
+        }
+      }
+    }
+    const nics = Array.isArray(vm.nics) ? vm.nics : []
+    nics.forEach((nic: unknown, index: number) => {
+      if (!isRecord(nic)) return
+      const nicAt = (key: string) => at('nics', index, key)
+      const networkName = nic.network
+      const network = typeof networkName === 'string' ? networks.get(networkName) : undefined
+      if (typeof networkName === 'string' && !network) {
+        problem(
+          nicAt('network'),
+          `unknown network "${networkName}"${didYouMean(networkName, networks.keys())}`,
+        )
+      }
+      if (typeof nic.mac === 'string') {
+        checkMac(nic.mac, nicAt('mac'), problem)
+        const mac = nic.mac.toLowerCase()
+        const first = macs.get(mac)
+        if (first) problem(nicAt('mac'), `duplicate MAC ${mac}: ${pathText(first)} has it already`)
+        else macs.set(mac, nicAt('mac'))
+      }
+      if (typeof nic.ip === 'string' && typeof networkName === 'string' && network) {
+        const cidr = cidrs.get(networkName)
+        const ip = parseIp(nic.ip)
+        if (ip === null) problem(nicAt('ip'), `"${nic.ip}" is not an IPv4 address`)
+        else if (typeof network.cidr !== 'string') {
+          problem(
+            nicAt('ip'),
+            `network "${networkName}" has no cidr, so a NIC on it cannot have an ip; add a cidr to networks.${networkName}`,
+          )
+        } else if (cidr) {
+          if (!contains(cidr, ip))
+            problem(nicAt('ip'), `${nic.ip} is outside network "${networkName}" (${formatCidr(cidr)})`)
+          else if (ip === cidr.network)
+            problem(nicAt('ip'), `${nic.ip} is the network address of ${formatCidr(cidr)}`)
+          else if (ip === broadcast(cidr))
+            problem(nicAt('ip'), `${nic.ip} is the broadcast address of ${formatCidr(cidr)}`)
+          else if (ip === firstHost(cidr)) {
+            problem(
+              nicAt('ip'),
+              `${nic.ip} is the host's own address on network "${networkName}"; use another`,
+            )
+          }
+        }
+        const first = ips.get(nic.ip)
+        if (first) problem(nicAt('ip'), `duplicate ip ${nic.ip}: ${pathText(first)} has it already`)
+        else ips.set(nic.ip, nicAt('ip'))
+      }
+    })
+    const attached = Array.isArray(vm.disks) ? vm.disks : []
+    attached.forEach((diskName: unknown, index: number) => {
+      if (typeof diskName !== 'string') return
+      if (!disks.has(diskName)) {
+        problem(at('disks', index), `unknown disk "${diskName}"${didYouMean(diskName, disks.keys())}`)
+        return
+      }
+      const first = diskUsers.get(diskName)
+      if (first)
+        problem(at('disks', index), `disk "${diskName}" is attached twice: ${pathText(first)} has it already`)
+      else diskUsers.set(diskName, at('disks', index))
+    })
+  }
+  return findings
+}
+
+type Report = (path: KeyPath, message: string, at?: 'key' | 'value') => void
+
+function checkImage(name: string, image: Record<string, unknown>, problem: Report) {
+  const at = (key?: string): KeyPath => (key ? ['images', name, key] : ['images', name])
+  const has = (key: string) => image[key] !== undefined
+  if (!has('kernel') && !has('path') && !has('url')) {
+    problem(at(), `image "${name}" needs a kernel, a path or a url + sha256`, 'key')
+  }
+  if (has('url') && !has('sha256')) {
+    problem(at('url'), 'a url needs a sha256 next to it: kvmctl never uses a download it cannot verify')
+  }
+  if (has('sha256') && !has('url')) problem(at('sha256'), 'sha256 goes with url')
+  if (has('url') && has('path')) problem(at('path'), 'an image has a path or a url, not both')
+  for (const key of ['initrd', 'cmdline']) {
+    if (has(key) && !has('kernel')) problem(at(key), `${key} needs a kernel in the same image`)
+  }
+}
+
+function checkNetworks(networks: Map<string, Record<string, unknown>>, problem: Report) {
+  const cidrs = new Map<string, NonNullable<ReturnType<typeof parseCidr>>>()
+  for (const [name, network] of networks) {
+    const at = (key: string): KeyPath => ['networks', name, key]
+    if (typeof network.external === 'string') {
+      const reason = interfaceNameProblem(network.external)
+      if (reason) problem(at('external'), `external bridge name "${network.external}" ${reason}`)
+      for (const key of ['cidr', 'dhcp', 'nat', 'mtu']) {
+        if (network[key] !== undefined) {
+          problem(
+            at(key),
+            `an external bridge is used as it is: remove ${key}, or drop external to let kvmctl manage the network`,
+          )
+        }
+      }
+    }
+    if (typeof network.cidr === 'string') {
+      const cidr = parseCidr(network.cidr)
+      if (!cidr) problem(at('cidr'), `"${network.cidr}" is not a valid IPv4 cidr, like 10.10.0.0/24`)
+      else if (cidr.hostBitsSet)
+        problem(at('cidr'), `${network.cidr} has host bits set; did you mean ${formatCidr(cidr)}?`)
+      else if (cidr.prefix > 30)
+        problem(at('cidr'), `${network.cidr} leaves no room for the host and a VM; use /30 or larger`)
+      else {
+        for (const [other, otherCidr] of cidrs) {
+          if (contains(otherCidr, cidr.network) || contains(cidr, otherCidr.network)) {
+            problem(at('cidr'), `${network.cidr} overlaps network "${other}" (${formatCidr(otherCidr)})`)
+          }
+        }
+        cidrs.set(name, cidr)
+      }
+    } else {
+      for (const key of ['dhcp', 'nat']) {
+        if (network[key] === true)
+          problem(at(key), `${key} needs a cidr on the same network, like cidr: 10.10.0.0/24`)
+      }
+    }
+  }
+  return cidrs
+}
+
+function checkSize(value: unknown, path: KeyPath, problem: Report, options: { wholeMiB?: boolean } = {}) {
+  if (value === undefined || (typeof value !== 'number' && typeof value !== 'string')) return
+  const bytes = parseSize(value)
+  if (bytes === null) problem(path, `bad size ${JSON.stringify(value)}: ${SIZE_HINT}`)
+  else if (bytes <= 0) problem(path, `size must be greater than zero, not ${JSON.stringify(value)}`)
+  else if (options.wholeMiB && bytes % 1024 ** 2 !== 0)
+    problem(path, `memory must be a whole number of MiB, not ${JSON.stringify(value)}`)
+  else if (!options.wholeMiB && bytes % 512 !== 0)
+    problem(path, `a disk size must be a multiple of 512 bytes, not ${JSON.stringify(value)}`)
+}
+
+function checkDuration(value: unknown, path: KeyPath, problem: Report) {
+  if (value === undefined || (typeof value !== 'number' && typeof value !== 'string')) return
+  if (parseDuration(value) === null) problem(path, `bad duration ${JSON.stringify(value)}: ${DURATION_HINT}`)
+}
+
+function checkMac(mac: string, path: KeyPath, problem: Report) {
+  const first = Number.parseInt(mac.slice(0, 2), 16)
+  if (first & 1)
+    problem(path, `${mac} is a multicast MAC; a NIC needs a unicast one (even first byte, like 52:54:00:...)`)
+  else if (/^(00:){5}00$/.test(mac)) problem(path, `${mac} is not a usable MAC`)
+}
+
+/** Control characters would corrupt host command lines, config files and the console. */
+function checkStrings(value: unknown, path: KeyPath, problem: Report) {
+  if (typeof value === 'string') {
+    const multiLineAllowed = path.includes('user_data')
+    const bad = multiLineAllowed ? /[\u0000-\u0008\u000b-\u001f\u007f]/ : /[\u0000-\u001f\u007f]/
+    if (bad.test(value))
+      problem(
+        path,
+        'contains a control character (newline, tab, escape...), which is unsafe to pass to a host command',
+      )
+  } else if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) checkStrings(item, [...path, index], problem)
+  } else if (isRecord(value)) {
+    for (const [key, item] of Object.entries(value)) checkStrings(item, [...path, key], problem)
+  }
+}
+
+const pathText = formatPath

@@ -1,0 +1,74 @@
+import { ownershipMarker, parseOwnershipMarker } from '../model/names.js'
+import type { NameConflict } from '../model/snapshot.js'
+import type { Address } from '../model/types.js'
+import { runJson } from './exec.js'
+
+/** One network interface as `ip -j -d addr show` reports it, reduced to what kvmctl reads. */
+export interface Link {
+  readonly name: string
+  readonly kind: string | null
+  readonly alias: string | null
+  readonly master: string | null
+  readonly mtu: number
+  readonly up: boolean
+  readonly addresses: readonly string[]
+}
+
+interface IpAddrJson {
+  ifname: string
+  ifalias?: string
+  master?: string
+  mtu: number
+  flags?: string[]
+  linkinfo?: { info_kind?: string }
+  addr_info?: { family: string; local: string; prefixlen: number }[]
+}
+
+export function parseLinks(json: readonly IpAddrJson[]): Link[] {
+  return json.map((l) => ({
+    name: l.ifname,
+    kind: l.linkinfo?.info_kind ?? null,
+    alias: l.ifalias ?? null,
+    master: l.master ?? null,
+    mtu: l.mtu,
+    up: (l.flags ?? []).includes('UP'),
+    addresses: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+  }))
+}
+
+/** Every link of the current network namespace, with aliases and addresses: one `ip` call. */
+export async function listLinks(): Promise<Link[]> {
+  return parseLinks(await runJson<IpAddrJson[]>('ip', ['-j', '-d', 'addr', 'show']))
+}
+
+/** The links a lab owns, by address, read from the ownership marker in each alias. */
+export function ownedLinks(links: readonly Link[], lab: string): Map<Address, Link> {
+  const owned = new Map<Address, Link>()
+  for (const link of links) {
+    const marker = parseOwnershipMarker(link.alias)
+    if (marker?.lab === lab) owned.set(marker.address, link)
+  }
+  return owned
+}
+
+/** Names the lab wants that a link it does not own already has. */
+export function linkConflicts(
+  links: readonly Link[],
+  lab: string,
+  wanted: readonly { address: Address; hostName: string; kind: string }[],
+): NameConflict[] {
+  const byName = new Map(links.map((l) => [l.name, l]))
+  const conflicts: NameConflict[] = []
+  for (const want of wanted) {
+    const link = byName.get(want.hostName)
+    if (!link || link.alias === ownershipMarker(lab, want.address)) continue
+    const marker = parseOwnershipMarker(link.alias)
+    conflicts.push({
+      address: want.address,
+      hostName: want.hostName,
+      kind: want.kind,
+      owner: marker ? `lab "${marker.lab}" (${marker.address})` : null,
+    })
+  }
+  return conflicts
+}

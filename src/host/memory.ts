@@ -1,0 +1,44 @@
+import { allResources } from '../model/address.js'
+import type { HostSnapshot, NameConflict, ObservedResource } from '../model/snapshot.js'
+import type { Address, Resource, Topology } from '../model/types.js'
+import { desiredUses } from '../plan/dependencies.js'
+import { desiredFields } from '../plan/fields.js'
+
+/** What the host reports for a resource once it exists exactly as desired. */
+export function observedFromDesired(resource: Resource, topology: Topology): ObservedResource {
+  return {
+    address: resource.address,
+    type: resource.type,
+    name: resource.name,
+    fields: desiredFields(resource),
+    handle: {},
+    uses: desiredUses(resource, topology),
+    ...(resource.type === 'disk' ? { protect: resource.protect } : {}),
+  }
+}
+
+/**
+ * An in-memory host for unit tests of the planner and the executor: it holds observed
+ * resources by address and answers with a snapshot, like the real observer does.
+ */
+export class MemoryHost {
+  readonly resources = new Map<Address, ObservedResource>()
+  readonly conflicts: NameConflict[] = []
+
+  constructor(readonly lab: string) {}
+
+  /** A host on which `topology` has been applied. */
+  static applied(topology: Topology): MemoryHost {
+    const host = new MemoryHost(topology.lab)
+    for (const resource of allResources(topology)) {
+      if (resource.type === 'network' && resource.external) continue
+      host.resources.set(resource.address, observedFromDesired(resource, topology))
+    }
+    return host
+  }
+
+  snapshot(): HostSnapshot {
+    const resources = Object.fromEntries([...this.resources].sort(([a], [b]) => (a < b ? -1 : 1)))
+    return { lab: this.lab, resources, conflicts: [...this.conflicts], problems: [], capacity: null }
+  }
+}

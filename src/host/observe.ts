@@ -1,0 +1,210 @@
+import { access, readFile, statfs } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
+import { dirname } from 'node:path'
+import { formatCidr, parseCidr } from '../config/ipv4.js'
+import { vmFiles } from '../config/resolve.js'
+import { formatSize } from '../config/units.js'
+import { parseAddress } from '../model/address.js'
+import type { HostCapacity, HostSnapshot, ObservedResource } from '../model/snapshot.js'
+import type { Address, Topology } from '../model/types.js'
+import { type Link, linkConflicts, listLinks, ownedLinks } from './links.js'
+import { isOurProcess, readPidFile } from './process.js'
+import { readDiskFile } from './qcow2.js'
+import { qmpCommand } from './qmp.js'
+import { type DiskRecord, listDir, readJson, type VmRecord } from './state.js'
+
+/**
+ * Reads what the host has for a lab, without changing anything: one `ip` call for every
+ * bridge and tap, the lab's state directory for disks and VMs (disk headers read directly,
+ * each VM's process checked in /proc and asked over QMP), all in parallel.
+ */
+export async function observe(topology: Topology): Promise<HostSnapshot> {
+  const [links, disks, vms, capacity] = await Promise.all([
+    listLinks(),
+    observeDisks(topology.labDir),
+    observeVms(topology.labDir),
+    observeCapacity(topology.stateDir),
+  ])
+  const resources: Record<Address, ObservedResource> = {}
+  for (const r of [...observeLinks(links, topology.lab), ...disks, ...vms]) resources[r.address] = r
+
+  const wanted = [
+    ...topology.networks
+      .filter((n) => !n.external)
+      .map((n) => ({ address: n.address, hostName: n.bridge, kind: 'bridge' })),
+    ...topology.taps.map((t) => ({ address: t.address, hostName: t.device, kind: 'tap' })),
+  ]
+  const byName = new Map(links.map((l) => [l.name, l]))
+  const problems = topology.networks
+    .filter((n) => n.external && byName.get(n.bridge)?.kind !== 'bridge')
+    .map((n) => ({
+      address: n.address,
+      message: byName.has(n.bridge)
+        ? `external "${n.bridge}" is not a bridge on this host`
+        : `external bridge "${n.bridge}" does not exist on this host; create it first (ip link add ${n.bridge} type bridge) or fix the name`,
+    }))
+  problems.push(...(await missingImageFiles(topology)))
+  return {
+    lab: topology.lab,
+    resources,
+    conflicts: linkConflicts(links, topology.lab, wanted),
+    problems,
+    capacity,
+  }
+}
+
+/** Boot files the lab's VMs need that are not there: a VM could not start without them. */
+async function missingImageFiles(topology: Topology): Promise<{ address: Address; message: string }[]> {
+  const used = new Set(topology.vms.map((vm) => vm.image))
+  const checks = Object.values(topology.images)
+    .filter((image) => used.has(image.name))
+    .flatMap((image) =>
+      (['kernel', 'initrd', 'path'] as const)
+        .filter((key) => image[key] !== null)
+        .map(async (key) => {
+          const file = image[key]!
+          if (
+            await access(file).then(
+              () => true,
+              () => false,
+            )
+          )
+            return null
+          const fix = image.url
+            ? 'it is downloaded by `kvmctl image pull`'
+            : 'check the path, which is relative to the topology file'
+          return { address: `image/${image.name}`, message: `${key} ${file} does not exist; ${fix}` }
+        }),
+    )
+  return (await Promise.all(checks)).filter((p) => p !== null)
+}
+
+function observeLinks(links: readonly Link[], lab: string): ObservedResource[] {
+  const owned = ownedLinks(links, lab)
+  const networkOfBridge = new Map<string, Address>()
+  for (const [address, link] of owned)
+    if (address.startsWith('network/')) networkOfBridge.set(link.name, address)
+  const found: ObservedResource[] = []
+  for (const [address, link] of owned) {
+    const parsed = parseAddress(address)
+    if (!parsed) continue
+    if (parsed.type === 'network') {
+      const cidr = link.addresses.length > 0 ? parseCidr(link.addresses[0]!) : null
+      found.push({
+        address,
+        type: 'network',
+        name: parsed.name,
+        fields: {
+          bridge: link.name,
+          cidr: cidr ? formatCidr(cidr) : null,
+          dhcp: false,
+          nat: false,
+          mtu: link.mtu,
+        },
+        handle: { bridge: link.name, hostAddress: link.addresses[0] ?? null },
+        uses: [],
+      })
+    } else if (parsed.type === 'tap') {
+      const network = link.master ? networkOfBridge.get(link.master) : undefined
+      found.push({
+        address,
+        type: 'tap',
+        name: parsed.name,
+        // A tap that is down (its bridge was deleted, or by hand) is not attached, whatever its master.
+        fields: { device: link.name, bridge: link.up ? link.master : null, mtu: link.mtu },
+        handle: { device: link.name },
+        uses: network ? [network] : [],
+      })
+    }
+  }
+  return found
+}
+
+async function observeDisks(labDir: string): Promise<ObservedResource[]> {
+  const names = (await listDir(`${labDir}/disks`)).filter((f) => f.endsWith('.json'))
+  const found = await Promise.all(
+    names.map(async (file): Promise<ObservedResource | null> => {
+      const record = await readJson<DiskRecord>(`${labDir}/disks/${file}`)
+      if (!record) return null
+      const info = await readDiskFile(record.path).catch(() => null)
+      // A record without its file is an unfinished create: the plan creates the disk again.
+      if (!info) return null
+      const name = parseAddress(record.address)!.name
+      return {
+        address: record.address,
+        type: 'disk',
+        name,
+        fields: { format: info.format, image: record.image, size: formatSize(info.virtualBytes) },
+        handle: { path: record.path, actualBytes: info.actualBytes, backingFile: info.backingFile },
+        uses: [],
+        protect: record.protect,
+      }
+    }),
+  )
+  return found.filter((d): d is ObservedResource => d !== null)
+}
+
+async function observeVms(labDir: string): Promise<ObservedResource[]> {
+  const dirs = (await listDir(labDir)).filter((d) => d.startsWith('vm-'))
+  const found = await Promise.all(
+    dirs.map(async (dir): Promise<ObservedResource | null> => {
+      const runDir = `${labDir}/${dir}`
+      const record = await readJson<VmRecord>(`${runDir}/spec.json`)
+      if (!record) return null
+      const files = vmFiles(runDir)
+      const pid = await readPidFile(files.pid)
+      const alive = pid !== null && (await isOurProcess(pid, files.pid))
+      const state = alive ? await liveState(files.qmp) : 'stopped'
+      return {
+        address: record.address,
+        type: 'vm',
+        name: parseAddress(record.address)!.name,
+        fields: { ...record.fields, state },
+        handle: { pid: alive ? pid : null, runDir, recordedState: record.state },
+        uses: record.uses,
+      }
+    }),
+  )
+  return found.filter((v): v is ObservedResource => v !== null)
+}
+
+/** running or paused, from QMP; a process that does not answer is `unresponsive`. */
+async function liveState(qmpPath: string): Promise<string> {
+  try {
+    const status = await qmpCommand<{ status: string; running: boolean }>(
+      qmpPath,
+      'query-status',
+      undefined,
+      2000,
+    )
+    return status.running ? 'running' : 'paused'
+  } catch {
+    return 'unresponsive'
+  }
+}
+
+async function observeCapacity(stateDir: string): Promise<HostCapacity | null> {
+  try {
+    const meminfo = await readFile('/proc/meminfo', 'utf8')
+    const available = /^MemAvailable:\s+(\d+) kB/m.exec(meminfo)
+    const fs = await statfsNearest(stateDir)
+    return {
+      memoryAvailableMiB: available ? Math.floor(Number(available[1]) / 1024) : Number.POSITIVE_INFINITY,
+      cpus: availableParallelism(),
+      diskAvailableBytes: fs ? fs.bavail * fs.bsize : Number.POSITIVE_INFINITY,
+    }
+  } catch {
+    return null
+  }
+}
+
+/** statfs of the state directory, or of its nearest existing parent before the first apply. */
+async function statfsNearest(path: string) {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      return await statfs(p)
+    } catch {
+      if (p === dirname(p)) return null
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { readFile } from 'node:fs/promises'
+
+/**
+ * Is `pid` a live process started with `marker` among its arguments? A reused PID (another
+ * program) is not ours, and a zombie (state Z, not yet reaped) is dead.
+ */
+export async function isOurProcess(pid: number, marker: string): Promise<boolean> {
+  try {
+    const [cmdline, stat] = await Promise.all([
+      readFile(`/proc/${pid}/cmdline`, 'utf8'),
+      readFile(`/proc/${pid}/stat`, 'utf8'),
+    ])
+    return cmdline.split('\0').includes(marker) && processState(stat) !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+/** The state letter of /proc/PID/stat; the command name before it may hold spaces and parentheses. */
+export function processState(stat: string): string {
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+}
+
+export async function readPidFile(path: string): Promise<number | null> {
+  try {
+    const pid = Number.parseInt((await readFile(path, 'utf8')).trim(), 10)
+    return Number.isInteger(pid) && pid > 1 ? pid : null
+  } catch {
+    return null
+  }
+}
+
+export async function waitForExit(pid: number, marker: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (!(await isOurProcess(pid, marker))) return true
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return !(await isOurProcess(pid, marker))
+}

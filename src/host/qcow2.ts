@@ -1,0 +1,41 @@
+import { open } from 'node:fs/promises'
+import type { DiskFormat } from '../model/types.js'
+
+export interface DiskFileInfo {
+  readonly format: DiskFormat
+  readonly virtualBytes: number
+  /** Bytes the file really takes on disk (sparse and qcow2 files take less). */
+  readonly actualBytes: number
+  readonly backingFile: string | null
+}
+
+const QCOW2_MAGIC = 0x514649fb
+
+/**
+ * Reads a disk file's format, virtual size and backing file from its first bytes: the
+ * qcow2 header (magic, backing file offset and length, size) or a raw file's length.
+ * Much cheaper than starting `qemu-img info` for every disk on every plan.
+ */
+export async function readDiskFile(path: string): Promise<DiskFileInfo> {
+  const handle = await open(path, 'r')
+  try {
+    const stat = await handle.stat()
+    const actualBytes = stat.blocks * 512
+    const header = Buffer.alloc(32)
+    const { bytesRead } = await handle.read(header, 0, 32, 0)
+    if (bytesRead < 32 || header.readUInt32BE(0) !== QCOW2_MAGIC) {
+      return { format: 'raw', virtualBytes: stat.size, actualBytes, backingFile: null }
+    }
+    const backingOffset = Number(header.readBigUInt64BE(8))
+    const backingLength = header.readUInt32BE(16)
+    let backingFile: string | null = null
+    if (backingOffset > 0 && backingLength > 0 && backingLength < 4096) {
+      const name = Buffer.alloc(backingLength)
+      await handle.read(name, 0, backingLength, backingOffset)
+      backingFile = name.toString('utf8')
+    }
+    return { format: 'qcow2', virtualBytes: Number(header.readBigUInt64BE(24)), actualBytes, backingFile }
+  } finally {
+    await handle.close()
+  }
+}

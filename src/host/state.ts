@@ -1,0 +1,58 @@
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { Address, Fields } from '../model/types.js'
+
+/**
+ * The lab's directory is its ownership marker for files and processes: everything kvmctl
+ * makes for a lab (disks, pid files, sockets, logs, records) lives under it, and nothing
+ * outside it is ever written or removed.
+ *
+ *   <state>/<lab>/disks/<name>.<format>   disk image      <name>.json  its record
+ *   <state>/<lab>/vm-<name>/spec.json     what the VM was started with
+ *   <state>/<lab>/vm-<name>/qemu.pid, qmp.sock, serial.sock, serial.log
+ */
+export interface DiskRecord {
+  readonly address: Address
+  readonly path: string
+  readonly format: string
+  readonly protect: boolean
+  readonly image: string | null
+}
+
+export interface VmRecord {
+  readonly address: Address
+  /** The fields the VM was (or is to be) started with, all but its state. */
+  readonly fields: Fields
+  readonly state: string
+  readonly uses: readonly Address[]
+}
+
+export const diskRecordPath = (labDir: string, name: string) => `${labDir}/disks/${name}.json`
+
+/** Writes a file whole or not at all: a killed kvmctl never leaves half a record. */
+export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+  const temporary = `${path}.tmp-${process.pid}`
+  await writeFile(temporary, content, { mode })
+  await rename(temporary, path)
+}
+
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`)
+}
+
+export async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T
+  } catch {
+    return null
+  }
+}
+
+export async function listDir(path: string): Promise<string[]> {
+  try {
+    return await readdir(path)
+  } catch {
+    return []
+  }
+}

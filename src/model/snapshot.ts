@@ -1,0 +1,49 @@
+import type { Address, Fields, ResourceType } from './types.js'
+
+/**
+ * What the host has for one lab: only objects this lab owns, plus the names it wants that
+ * something else holds. The real host adapter (src/host/observe.ts) and the in-memory host
+ * fill it; the planner reads nothing else.
+ */
+export interface HostSnapshot {
+  readonly lab: string
+  readonly resources: Readonly<Record<Address, ObservedResource>>
+  /** Desired host names already taken by an object this lab does not own. */
+  readonly conflicts: readonly NameConflict[]
+  /** Facts about the host that make a plan impossible (a missing external bridge...). */
+  readonly problems: readonly { address: Address; message: string }[]
+  /** Host capacity, for the plan's capacity check; null where it was not measured. */
+  readonly capacity: HostCapacity | null
+}
+
+export interface ObservedResource {
+  readonly address: Address
+  readonly type: ResourceType
+  readonly name: string
+  /** The same fields as the desired resource (src/plan/fields.ts), as found on the host. */
+  readonly fields: Fields
+  /** What the executor needs to change or remove it: interface name, file path, pid. */
+  readonly handle: Readonly<Record<string, string | number | null>>
+  /** Addresses this object uses on the host (a VM's taps and disks, a tap's network). */
+  readonly uses: readonly Address[]
+  /** A disk's protect flag as recorded when it was made, so that a removed disk stays protected. */
+  readonly protect?: boolean
+}
+
+export interface NameConflict {
+  readonly address: Address
+  readonly hostName: string
+  readonly kind: string
+  /** `lab other network/lan` when another lab owns it, null when nothing of kvmctl does. */
+  readonly owner: string | null
+}
+
+export interface HostCapacity {
+  readonly memoryAvailableMiB: number
+  readonly cpus: number
+  readonly diskAvailableBytes: number
+}
+
+export function emptySnapshot(lab: string): HostSnapshot {
+  return { lab, resources: {}, conflicts: [], problems: [], capacity: null }
+}

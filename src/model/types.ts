@@ -1,0 +1,125 @@
+/**
+ * The resolved topology: what the user asked for, with defaults filled, host names
+ * derived and cross-references checked. Everything downstream (planner, executor,
+ * renderers) works on these types and never on raw YAML.
+ */
+
+export type ResourceType = 'network' | 'disk' | 'tap' | 'vm'
+export type Address = string
+export type Accel = 'auto' | 'kvm' | 'tcg'
+export type VmState = 'running' | 'paused' | 'stopped'
+export type DiskFormat = 'qcow2' | 'raw'
+
+/** A value that a field of a resource can take; what the planner compares. */
+export type FieldValue = string | number | boolean | null | readonly string[]
+export type Fields = Readonly<Record<string, FieldValue>>
+
+export interface Network {
+  readonly type: 'network'
+  readonly address: Address
+  readonly name: string
+  /** The host bridge: derived, or the user's `external` bridge. */
+  readonly bridge: string
+  readonly external: boolean
+  readonly cidr: string | null
+  /** The bridge's own address with prefix, the first host of the cidr. */
+  readonly hostAddress: string | null
+  readonly dhcp: boolean
+  readonly nat: boolean
+  readonly mtu: number | null
+}
+
+export interface Disk {
+  readonly type: 'disk'
+  readonly address: Address
+  readonly name: string
+  readonly path: string
+  readonly format: DiskFormat
+  /** 0 for a boot overlay that keeps its image's size. */
+  readonly sizeBytes: number
+  readonly protect: boolean
+  /** For a VM's boot disk: the VM's name. */
+  readonly vm: string | null
+  /** For a boot disk made on an image: the image's name and its backing file. */
+  readonly image: string | null
+  readonly backingFile: string | null
+  readonly backingFormat: DiskFormat | null
+}
+
+export interface Tap {
+  readonly type: 'tap'
+  readonly address: Address
+  readonly name: string
+  readonly vm: string
+  readonly index: number
+  readonly device: string
+  readonly network: string
+  /** The host bridge the tap is attached to. */
+  readonly bridge: string
+  readonly mac: string
+  readonly ip: string | null
+  readonly mtu: number | null
+}
+
+/** A VM's view of one NIC: QEMU needs the tap's host name and the guest's MAC. */
+export interface VmNic {
+  readonly tap: Address
+  readonly device: string
+  readonly network: string
+  readonly mac: string
+}
+
+export interface Ready {
+  readonly serial: string | null
+  readonly tcp: number | null
+  readonly timeoutSeconds: number
+}
+
+export interface Vm {
+  readonly type: 'vm'
+  readonly address: Address
+  readonly name: string
+  readonly cpus: number
+  readonly memoryMiB: number
+  readonly accel: Accel
+  readonly image: string | null
+  readonly kernel: string | null
+  readonly initrd: string | null
+  readonly cmdline: string | null
+  readonly bootDisk: Address
+  readonly disks: readonly Address[]
+  readonly nics: readonly VmNic[]
+  readonly cloudInit: string | null
+  readonly state: VmState
+  readonly ready: Ready | null
+  readonly shutdownTimeoutSeconds: number
+  /** Where its pid file, QMP and console sockets live. */
+  readonly runDir: string
+}
+
+export type Resource = Network | Disk | Tap | Vm
+
+export interface Image {
+  readonly name: string
+  readonly kernel: string | null
+  readonly initrd: string | null
+  readonly cmdline: string | null
+  readonly path: string | null
+  readonly url: string | null
+  readonly sha256: string | null
+}
+
+export interface Topology {
+  readonly lab: string
+  readonly file: string
+  readonly stateDir: string
+  /** The lab's own directory under the state directory: everything kvmctl writes for it. */
+  readonly labDir: string
+  readonly images: Readonly<Record<string, Image>>
+  readonly networks: readonly Network[]
+  readonly disks: readonly Disk[]
+  readonly taps: readonly Tap[]
+  readonly vms: readonly Vm[]
+}
+
+export const RESOURCE_ORDER: readonly ResourceType[] = ['network', 'disk', 'tap', 'vm']

@@ -1,0 +1,163 @@
+import { parseSize } from '../config/units.js'
+import { PlanError, type PlanProblem } from '../errors.js'
+import { allResources, compareAddresses } from '../model/address.js'
+import type { HostSnapshot, ObservedResource } from '../model/snapshot.js'
+import type { Address, FieldValue, Resource, Topology } from '../model/types.js'
+import { capacityWarnings } from './capacity.js'
+import { dependencyLevels, desiredUses } from './dependencies.js'
+import { desiredFields, FIELD_EFFECTS } from './fields.js'
+import { fingerprint } from './fingerprint.js'
+import { selectTargets } from './targets.js'
+import { ACTION_KINDS, type Action, type ActionKind, type Change, type Plan } from './types.js'
+
+export interface PlanOptions {
+  /** Limit the plan to these addresses and what they depend on (--target). */
+  readonly targets?: readonly Address[]
+  /** Plan the removal of everything the lab owns (destroy). */
+  readonly destroy?: boolean
+}
+
+/**
+ * The planner: what must happen for the host (snapshot) to match the topology. Pure: it
+ * asks the host nothing, and the same inputs always give the same plan. Throws PlanError
+ * when the plan would be unsafe (a name held by a stranger, a protected disk, a shrink).
+ */
+export function diff(topology: Topology, snapshot: HostSnapshot, options: PlanOptions = {}): Plan {
+  const desired = new Map<Address, Resource>()
+  if (!options.destroy) {
+    for (const r of allResources(topology))
+      if (!(r.type === 'network' && r.external)) desired.set(r.address, r)
+  }
+  const observed = new Map(Object.entries(snapshot.resources))
+  const problems: PlanProblem[] = []
+  if (!options.destroy) {
+    for (const conflict of snapshot.conflicts) {
+      if (!desired.has(conflict.address)) continue
+      const holder = conflict.owner ? `belongs to ${conflict.owner}` : 'was not made by kvmctl'
+      problems.push({
+        address: conflict.address,
+        message: `host ${conflict.kind} "${conflict.hostName}" already exists and ${holder}; kvmctl will not touch it (remove or rename it by hand if it is stale)`,
+      })
+    }
+    problems.push(...snapshot.problems)
+  }
+
+  const actions = new Map<Address, Omit<Action, 'depends_on'>>()
+  const addresses = [...new Set([...desired.keys(), ...observed.keys()])].sort(compareAddresses)
+  for (const address of addresses) {
+    const action = compare(desired.get(address) ?? null, observed.get(address) ?? null, problems)
+    if (action) actions.set(address, action)
+  }
+
+  const dependsOn = new Map<Address, Address[]>()
+  for (const [address, action] of actions) {
+    const deps =
+      action.action === 'delete'
+        ? // Remove what uses it first: a bridge after its taps, a disk after its VM stopped.
+          [...observed.values()]
+            .filter((o) => o.uses.includes(address) && actions.has(o.address))
+            .map((o) => o.address)
+        : desiredUses(action.desired!, topology).filter(
+            (u) => actions.has(u) && actions.get(u)!.action !== 'delete',
+          )
+    dependsOn.set(address, [...new Set(deps)].sort(compareAddresses))
+  }
+
+  let selected = [...actions.keys()]
+  if (options.targets && options.targets.length > 0) {
+    selected = selectTargets(options.targets, [...new Set([...desired.keys(), ...observed.keys()])], (a) =>
+      desired.has(a) ? desiredUses(desired.get(a)!, topology) : [],
+    ).filter((a) => actions.has(a))
+  }
+  for (const address of selected) {
+    const action = actions.get(address)!
+    if (action.desired?.type === 'disk' || action.current?.type === 'disk') checkDiskSafety(action, problems)
+  }
+  if (problems.length > 0) throw new PlanError(problems)
+
+  const kept = new Set(selected)
+  const keptDeps = new Map(selected.map((a) => [a, dependsOn.get(a)!.filter((d) => kept.has(d))]))
+  const levels = dependencyLevels(keptDeps)
+  const ordered = selected.sort((a, b) => levels.get(a)! - levels.get(b)! || compareAddresses(a, b))
+  const finalActions: Action[] = ordered.map((address) => ({
+    ...actions.get(address)!,
+    depends_on: keptDeps.get(address)!,
+  }))
+
+  const summary = Object.fromEntries(ACTION_KINDS.map((k) => [k, 0])) as Record<ActionKind, number>
+  for (const action of finalActions) summary[action.action]++
+  return {
+    format_version: 1,
+    lab: topology.lab,
+    observed: fingerprint(snapshot),
+    actions: finalActions,
+    summary,
+    warnings: options.destroy ? [] : capacityWarnings(finalActions, snapshot.capacity),
+    lab_dir: topology.labDir,
+    destroy: options.destroy === true,
+  }
+}
+
+function compare(
+  desired: Resource | null,
+  current: ObservedResource | null,
+  problems: PlanProblem[],
+): Omit<Action, 'depends_on'> | null {
+  const resource = (desired ?? current)!
+  const base = { address: resource.address, type: resource.type, name: resource.name, desired, current }
+  if (desired && !current) {
+    const changes = Object.entries(desiredFields(desired))
+      .filter(
+        ([, value]) => value !== null && value !== false && !(Array.isArray(value) && value.length === 0),
+      )
+      .map(([field, after]): Change => ({ field, before: null, after, effect: 'create' }))
+    return { ...base, action: 'create', changes, destroys_data: false }
+  }
+  if (!desired && current) {
+    return { ...base, action: 'delete', changes: [], destroys_data: current.type === 'disk' }
+  }
+  const wanted = desiredFields(desired!)
+  const effects = FIELD_EFFECTS[desired!.type]
+  const changes: Change[] = []
+  for (const [field, effect] of Object.entries(effects)) {
+    const after = wanted[field] ?? null
+    const before = current!.fields[field] ?? null
+    if (field === 'size' && after === null) continue
+    if (sameValue(before, after)) continue
+    if (
+      field === 'size' &&
+      before !== null &&
+      parseSize(after) !== null &&
+      parseSize(after)! < (parseSize(before) ?? 0)
+    ) {
+      problems.push({
+        address: desired!.address,
+        message: `shrinking a disk is refused (size ${before} → ${after}): it would cut off data; keep the size, or delete the disk`,
+      })
+    }
+    changes.push({ field, before, after, effect })
+  }
+  if (changes.length === 0) return null
+  const action: ActionKind = changes.some((c) => c.effect === 'replace')
+    ? 'replace'
+    : changes.some((c) => c.effect === 'restart')
+      ? 'restart'
+      : 'update'
+  return { ...base, action, changes, destroys_data: desired!.type === 'disk' && action === 'replace' }
+}
+
+function checkDiskSafety(action: Omit<Action, 'depends_on'>, problems: PlanProblem[]) {
+  if (action.action !== 'delete' && action.action !== 'replace') return
+  const desiredProtect = action.desired?.type === 'disk' && action.desired.protect
+  if (desiredProtect || action.current?.protect) {
+    problems.push({
+      address: action.address,
+      message: `is protected (protect: true) and this plan would ${action.action} it, destroying its data; set protect: false and apply first if that is really meant`,
+    })
+  }
+}
+
+function sameValue(a: FieldValue, b: FieldValue): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i])
+  return a === b
+}

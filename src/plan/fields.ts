@@ -1,0 +1,74 @@
+import { formatMiB, formatSize } from '../config/units.js'
+import { parseAddress } from '../model/address.js'
+import type { Fields, Resource, ResourceType } from '../model/types.js'
+import type { Effect } from './types.js'
+
+/**
+ * The fields the planner compares, per resource type, with the effect a change of each has
+ * (topology.md, "Change effects"). Observers report the same fields for what they find.
+ */
+export const FIELD_EFFECTS: Readonly<Record<ResourceType, Readonly<Record<string, Effect>>>> = {
+  // bridge and device are derived from lab and name and cannot change; they are shown on create.
+  network: { bridge: 'replace', cidr: 'in-place', dhcp: 'in-place', nat: 'in-place', mtu: 'in-place' },
+  disk: { format: 'replace', image: 'replace', size: 'in-place' },
+  tap: { device: 'replace', bridge: 'in-place', mtu: 'in-place' },
+  vm: {
+    image: 'replace',
+    cpus: 'restart',
+    memory: 'restart',
+    accel: 'restart',
+    kernel: 'restart',
+    initrd: 'restart',
+    cmdline: 'restart',
+    nics: 'restart',
+    disks: 'restart',
+    cloud_init: 'restart',
+    state: 'in-place',
+    ready: 'in-place',
+  },
+}
+
+export function desiredFields(resource: Resource): Fields {
+  switch (resource.type) {
+    case 'network':
+      return {
+        bridge: resource.bridge,
+        cidr: resource.cidr,
+        dhcp: resource.dhcp,
+        nat: resource.nat,
+        mtu: resource.mtu,
+      }
+    case 'disk':
+      return {
+        format: resource.format,
+        image: resource.image,
+        // A boot overlay that keeps its image's size has no size of its own to compare.
+        size: resource.sizeBytes > 0 ? formatSize(resource.sizeBytes) : null,
+      }
+    case 'tap':
+      return { device: resource.device, bridge: resource.bridge, mtu: resource.mtu }
+    case 'vm':
+      return {
+        image: resource.image,
+        cpus: resource.cpus,
+        memory: formatMiB(resource.memoryMiB),
+        accel: resource.accel,
+        kernel: resource.kernel,
+        initrd: resource.initrd,
+        cmdline: resource.cmdline,
+        nics: resource.nics.map((nic) => `${nic.network} ${nic.mac}`),
+        disks: resource.disks.map((address) => parseAddress(address)!.name),
+        cloud_init: resource.cloudInit,
+        state: resource.state,
+        ready: resource.ready
+          ? [
+              resource.ready.serial !== null ? `serial /${resource.ready.serial}/` : null,
+              resource.ready.tcp !== null ? `tcp ${resource.ready.tcp}` : null,
+              `timeout ${resource.ready.timeoutSeconds}s`,
+            ]
+              .filter((s) => s !== null)
+              .join(', ')
+          : null,
+      }
+  }
+}

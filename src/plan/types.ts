@@ -1,0 +1,46 @@
+import type { ObservedResource } from '../model/snapshot.js'
+import type { Address, FieldValue, Resource, ResourceType } from '../model/types.js'
+
+export type ActionKind = 'create' | 'update' | 'restart' | 'replace' | 'delete'
+/** What a changed field does to its resource (topology.md, "Change effects"). */
+export type Effect = 'create' | 'in-place' | 'restart' | 'replace' | 'delete'
+
+export interface Change {
+  readonly field: string
+  readonly before: FieldValue
+  readonly after: FieldValue
+  readonly effect: Effect
+}
+
+export interface Action {
+  readonly address: Address
+  readonly type: ResourceType
+  readonly name: string
+  readonly action: ActionKind
+  readonly changes: readonly Change[]
+  readonly destroys_data: boolean
+  readonly depends_on: readonly Address[]
+  /** The resource as it should be afterwards (null for a delete): apply works from this alone. */
+  readonly desired: Resource | null
+  /** The resource as observed (null for a create). */
+  readonly current: ObservedResource | null
+}
+
+export type Summary = Readonly<Record<ActionKind, number>>
+
+/** The versioned plan (cli.md): the JSON output, the saved plan file, and what apply runs. */
+export interface Plan {
+  readonly format_version: 1
+  readonly lab: string
+  /** A fingerprint of the observed host; apply of a saved plan refuses when it changed. */
+  readonly observed: string
+  readonly actions: readonly Action[]
+  readonly summary: Summary
+  readonly warnings: readonly string[]
+  /** The lab's directory in the state directory, which apply creates and destroy removes. */
+  readonly lab_dir: string
+  /** The plan removes the whole lab (destroy): apply also removes the lab's directory. */
+  readonly destroy: boolean
+}
+
+export const ACTION_KINDS: readonly ActionKind[] = ['create', 'update', 'restart', 'replace', 'delete']

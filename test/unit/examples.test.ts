@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { describe, it } from 'node:test'
+import { loadTopology } from '../../src/config/index.js'
+import { MemoryHost } from '../../src/host/memory.js'
+import { emptySnapshot } from '../../src/model/snapshot.js'
+import { diff } from '../../src/plan/diff.js'
+import { renderDot, renderMermaid } from '../../src/render/graph.js'
+import { renderPlan } from '../../src/render/plan-text.js'
+import { plainStyle } from '../../src/render/style.js'
+import { kvmctl, ROOT } from '../helpers/cli.js'
+
+// Golden files under test/golden: UPDATE_GOLDEN=1 npm test rewrites them; review the diff.
+const STATE = '/var/lib/kvmctl'
+const examples = readdirSync(`${ROOT}examples`).filter((f) => f.endsWith('.yaml'))
+
+function golden(name: string, actual: string) {
+  const path = `${ROOT}test/golden/${name}`
+  const text = actual.replaceAll(ROOT, '<root>/')
+  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, text)
+  assert.equal(text, readFileSync(path, 'utf8'), `${name} differs from its golden file`)
+}
+
+describe('examples', () => {
+  it('there are the quickstart, router and CI examples', () => {
+    for (const name of ['quickstart.yaml', 'router.yaml', 'ci-env.yaml'])
+      assert.ok(examples.includes(name), name)
+  })
+
+  for (const example of examples) {
+    const base = example.replace(/\.yaml$/, '')
+    it(`${example} validates with the CLI`, async () => {
+      const result = await kvmctl(['validate', '-f', `examples/${example}`])
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stdout, /is valid/)
+    })
+    it(`${example} plans on an empty host (golden text and JSON)`, async () => {
+      const { topology } = await loadTopology(`${ROOT}examples/${example}`, STATE)
+      const plan = diff(topology, emptySnapshot(topology.lab))
+      assert.ok(plan.summary.create > 0)
+      golden(`${base}.plan.txt`, `${renderPlan(plan, plainStyle)}\n`)
+      golden(`${base}.plan.json`, `${JSON.stringify(plan, null, 2)}\n`)
+    })
+    it(`${example} has no changes once applied`, async () => {
+      const { topology } = await loadTopology(`${ROOT}examples/${example}`, STATE)
+      const plan = diff(topology, MemoryHost.applied(topology).snapshot())
+      assert.equal(renderPlan(plan, plainStyle), 'No changes. The host matches lab "' + topology.lab + '".')
+    })
+    it(`${example} draws as Mermaid and DOT (golden)`, async () => {
+      const { topology } = await loadTopology(`${ROOT}examples/${example}`, STATE)
+      golden(`${base}.mmd`, renderMermaid(topology))
+      golden(`${base}.dot`, renderDot(topology))
+    })
+  }
+
+  it('renders a plan of changes: restart, replace that destroys data, delete, a long value as a diff', async () => {
+    const { topology: before } = await loadTopology(`${ROOT}examples/ci-env.yaml`, STATE)
+    const host = MemoryHost.applied(before)
+    const text = readFileSync(`${ROOT}examples/ci-env.yaml`, 'utf8')
+      .replace('    memory: 1G\n', '    memory: 1536M\n')
+      .replace(
+        'cmdline: kv.name=app kv.dhcp=1',
+        'cmdline: kv.name=app kv.dhcp=1 kv.ping=192.168.77.20 loglevel=7 panic=10',
+      )
+      .replace(
+        '  pgdata:\n    size: 2G\n    protect: true\n',
+        '  pgdata:\n    size: 4G\n    protect: true\n  scratch:\n    size: 1G\n',
+      )
+    const { topologyFromText } = await import('../../src/config/index.js')
+    const after = topologyFromText(`${ROOT}examples/ci-env.yaml`, text, STATE)
+    const web = host.resources.get('vm/app')!
+    host.resources.set('vm/old', { ...web, address: 'vm/old', name: 'old', uses: ['disk/old.boot'] })
+    host.resources.set('disk/old.boot', {
+      ...host.resources.get('disk/app.boot')!,
+      address: 'disk/old.boot',
+      name: 'old.boot',
+    })
+    const plan = diff(after, host.snapshot())
+    golden('ci-env-changes.plan.txt', `${renderPlan(plan, plainStyle)}\n`)
+    assert.match(
+      renderPlan(plan, plainStyle),
+      /Plan: 1 to create, 1 to update, 2 to restart, 0 to replace, 2 to delete\./,
+    )
+  })
+})
