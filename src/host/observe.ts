@@ -134,7 +134,7 @@ async function observeDisks(labDir: string): Promise<ObservedResource[]> {
         address: record.address,
         type: 'disk',
         name,
-        fields: { format: info.format, image: record.image, size: formatSize(info.virtualBytes) },
+        fields: { format: info.format, image: record.image, size: formatSize(info.virtualBytes), protect: record.protect },
         handle: { path: record.path, actualBytes: info.actualBytes, backingFile: info.backingFile },
         uses: [],
         protect: record.protect,

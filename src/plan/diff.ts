@@ -6,7 +6,7 @@ import type { Address, FieldValue, Resource, Topology } from '../model/types.js'
 import { capacityWarnings } from './capacity.js'
 import { dependencyLevels, desiredUses } from './dependencies.js'
 import { desiredFields, FIELD_EFFECTS } from './fields.js'
-import { fingerprint } from './fingerprint.js'
+import { fingerprint, topologyHash } from './fingerprint.js'
 import { selectTargets } from './targets.js'
 import { ACTION_KINDS, type Action, type ActionKind, type Change, type Plan } from './types.js'
 
@@ -90,6 +90,7 @@ export function diff(topology: Topology, snapshot: HostSnapshot, options: PlanOp
     format_version: 1,
     lab: topology.lab,
     observed: fingerprint(snapshot),
+    topology: topologyHash(topology),
     actions: finalActions,
     summary,
     warnings: options.destroy ? [] : capacityWarnings(finalActions, snapshot.capacity),

@@ -10,7 +10,7 @@ import type { Effect } from './types.js'
 export const FIELD_EFFECTS: Readonly<Record<ResourceType, Readonly<Record<string, Effect>>>> = {
   // bridge and device are derived from lab and name and cannot change; they are shown on create.
   network: { bridge: 'replace', cidr: 'in-place', dhcp: 'in-place', nat: 'in-place', mtu: 'in-place' },
-  disk: { format: 'replace', image: 'replace', size: 'in-place' },
+  disk: { format: 'replace', image: 'replace', size: 'in-place', protect: 'in-place' },
   tap: { device: 'replace', bridge: 'in-place', mtu: 'in-place' },
   vm: {
     image: 'replace',
@@ -44,6 +44,7 @@ export function desiredFields(resource: Resource): Fields {
         image: resource.image,
         // A boot overlay that keeps its image's size has no size of its own to compare.
         size: resource.sizeBytes > 0 ? formatSize(resource.sizeBytes) : null,
+        protect: resource.protect,
       }
     case 'tap':
       return { device: resource.device, bridge: resource.bridge, mtu: resource.mtu }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { HostSnapshot } from '../model/snapshot.js'
+import type { Topology } from '../model/types.js'
 
 /**
  * A hash of what the plan was made against: the lab's objects and the conflicts, but not
@@ -8,6 +9,10 @@ import type { HostSnapshot } from '../model/snapshot.js'
 export function fingerprint(snapshot: HostSnapshot): string {
   const { capacity: _ignored, ...stable } = snapshot
   return `sha256:${createHash('sha256').update(canonicalJson(stable)).digest('hex')}`
+}
+
+export function topologyHash(topology: Topology): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(topology)).digest('hex')}`
 }
 
 export function canonicalJson(value: unknown): string {

@@ -34,6 +34,8 @@ export interface Plan {
   readonly lab: string
   /** A fingerprint of the observed host; apply of a saved plan refuses when it changed. */
   readonly observed: string
+  /** A hash of the resolved topology; apply of a saved plan refuses when the file changed. */
+  readonly topology: string
   readonly actions: readonly Action[]
   readonly summary: Summary
   readonly warnings: readonly string[]

@@ -1,0 +1,157 @@
+import { mkdir } from 'node:fs/promises'
+import { vmFiles } from '../config/resolve.js'
+import { KvmctlError } from '../errors.js'
+import { createDisk, deleteDisk, growDisk, recordDisk } from '../host/disk-ops.js'
+import { attachTap, createBridge, createTap, deleteLink, setBridgeAddress, setBridgeMtu } from '../host/network-ops.js'
+import type { Drive, HostCapabilities } from '../host/qemu-argv.js'
+import { type VmRecord, writeJson } from '../host/state.js'
+import { pauseVm, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
+import type { HostSnapshot } from '../model/snapshot.js'
+import type { Disk, Network, ResourceType, Tap, Topology, Vm } from '../model/types.js'
+import { desiredUses } from '../plan/dependencies.js'
+import { desiredFields } from '../plan/fields.js'
+import type { Action, ActionKind, Plan } from '../plan/types.js'
+import type { StepRunner } from './executor.js'
+
+export interface HostContext {
+  readonly topology: Topology
+  readonly plan: Plan
+  readonly snapshot: HostSnapshot
+  readonly caps: HostCapabilities
+}
+
+type Step = (action: Action, ctx: HostContext) => Promise<void>
+
+/** What each action does on a real host, by resource type: registration, not a switch. */
+const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> = {
+  network: {
+    create: (a, ctx) => createBridge(ctx.topology.lab, a.desired as Network),
+    update: async (a) => {
+      const network = a.desired as Network
+      for (const change of a.changes) {
+        if (change.field === 'mtu') await setBridgeMtu(network)
+        else if (change.field === 'cidr') await setBridgeAddress(network)
+        else throw new KvmctlError(`${a.address}: changing ${change.field} is not supported yet`)
+      }
+    },
+    delete: (a) => deleteLink(String(a.current!.handle.bridge)),
+  },
+  tap: {
+    create: (a, ctx) => createTap(ctx.topology.lab, a.desired as Tap),
+    update: (a) => attachTap(a.desired as Tap),
+    delete: (a) => deleteLink(String(a.current!.handle.device)),
+  },
+  disk: {
+    create: (a, ctx) => createDisk(ctx.topology.labDir, a.desired as Disk),
+    update: async (a, ctx) => {
+      const disk = a.desired as Disk
+      if (a.changes.some((c) => c.field === 'size')) await growDisk(disk, diskHolder(disk, ctx))
+      await recordDisk(ctx.topology.labDir, disk)
+    },
+    replace: async (a, ctx) => {
+      await deleteDisk(ctx.topology.labDir, a.name, String(a.current!.handle.path))
+      await createDisk(ctx.topology.labDir, a.desired as Disk)
+    },
+    delete: (a, ctx) => deleteDisk(ctx.topology.labDir, a.name, String(a.current!.handle.path)),
+  },
+  vm: {
+    create: (a, ctx) => startOrRecord(a.desired as Vm, ctx),
+    restart: restartVm,
+    replace: restartVm,
+    update: updateVm,
+    delete: async (a, ctx) => {
+      const runDir = String(a.current!.handle.runDir)
+      // Nothing to flush when all its disks go too (destroy): stop at once.
+      const graceful = losesAllDisks(a, ctx.plan) ? 0 : shutdownTimeout(a)
+      await stopVm(runDir, graceful)
+      await removeVmFiles(runDir)
+    },
+  },
+}
+
+export function hostStepRunner(ctx: HostContext): StepRunner {
+  return async (action) => {
+    const step = STEPS[action.type][action.action] ?? (action.action === 'replace' ? replaceByDeleteCreate : undefined)
+    if (!step) throw new KvmctlError(`${action.address}: kvmctl cannot ${action.action} a ${action.type}`)
+    await step(action, ctx)
+  }
+}
+
+async function replaceByDeleteCreate(action: Action, ctx: HostContext): Promise<void> {
+  const steps = STEPS[action.type]
+  await steps.delete!({ ...action, action: 'delete' }, ctx)
+  await steps.create!({ ...action, action: 'create', current: null }, ctx)
+}
+
+function vmRecord(vm: Vm, ctx: HostContext): VmRecord {
+  const { state, ...fields } = desiredFields(vm)
+  return {
+    address: vm.address,
+    fields,
+    state: String(state),
+    uses: desiredUses(vm, ctx.topology),
+  }
+}
+
+/** The VM's disks in order, boot disk first, as QEMU block nodes disk0, disk1, ... */
+export function drivesOf(vm: Vm, topology: Topology): Drive[] {
+  return [vm.bootDisk, ...vm.disks].map((address, index) => {
+    const disk = topology.disks.find((d) => d.address === address)!
+    return { path: disk.path, format: disk.format, node: `disk${index}` }
+  })
+}
+
+async function startOrRecord(vm: Vm, ctx: HostContext): Promise<void> {
+  const record = vmRecord(vm, ctx)
+  if (vm.state === 'stopped') {
+    await mkdir(vm.runDir, { recursive: true, mode: 0o700 })
+    await writeJson(vmFiles(vm.runDir).spec, record)
+    return
+  }
+  await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, record)
+}
+
+async function restartVm(action: Action, ctx: HostContext): Promise<void> {
+  const vm = action.desired as Vm
+  await stopVm(vm.runDir, shutdownTimeout(action))
+  await startOrRecord(vm, ctx)
+}
+
+async function updateVm(action: Action, ctx: HostContext): Promise<void> {
+  const vm = action.desired as Vm
+  const before = String(action.current!.fields.state)
+  const after = vm.state
+  if (before !== after) {
+    if (after === 'stopped') await stopVm(vm.runDir, shutdownTimeout(action))
+    else if (before === 'stopped' || before === 'unresponsive') {
+      await stopVm(vm.runDir, 0)
+      await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, vmRecord(vm, ctx))
+      return
+    } else if (after === 'paused') await pauseVm(vm.runDir)
+    else await resumeVm(vm.runDir)
+  }
+  await writeJson(vmFiles(vm.runDir).spec, vmRecord(vm, ctx))
+}
+
+function shutdownTimeout(action: Action): number {
+  const vm = (action.desired ?? null) as Vm | null
+  return vm?.shutdownTimeoutSeconds ?? 30
+}
+
+function losesAllDisks(action: Action, plan: Plan): boolean {
+  const deleted = new Set(plan.actions.filter((a) => a.action === 'delete').map((a) => a.address))
+  return action.current!.uses.filter((u) => u.startsWith('disk/')).every((u) => deleted.has(u))
+}
+
+/** A running VM that has this disk open: growing it then goes through QMP. */
+function diskHolder(disk: Disk, ctx: HostContext): { qmp: string; node: string } | null {
+  for (const vm of ctx.topology.vms) {
+    const index = [vm.bootDisk, ...vm.disks].indexOf(disk.address)
+    if (index < 0) continue
+    const observed = ctx.snapshot.resources[vm.address]
+    if (observed && observed.handle.pid !== null && observed.handle.pid !== undefined) {
+      return { qmp: vmFiles(vm.runDir).qmp, node: `disk${index}` }
+    }
+  }
+  return null
+}

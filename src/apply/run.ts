@@ -1,0 +1,167 @@
+import { readFile, rm, rmdir } from 'node:fs/promises'
+import { createInterface } from 'node:readline/promises'
+import type { ChalkInstance } from 'chalk'
+import { KvmctlError } from '../errors.js'
+import { probeCapabilities } from '../host/accel.js'
+import { lockLab } from '../host/lock.js'
+import { observe } from '../host/observe.js'
+import { writeJson } from '../host/state.js'
+import type { Topology } from '../model/types.js'
+import { diff } from '../plan/diff.js'
+import { fingerprint, topologyHash } from '../plan/fingerprint.js'
+import type { Plan } from '../plan/types.js'
+import { renderPlan } from '../render/plan-text.js'
+import { type ApplyResult, execute } from './executor.js'
+import { hostStepRunner } from './host-steps.js'
+import { lineProgress, listrProgress } from './progress.js'
+import { consoleOffsets, waitReady } from './ready.js'
+
+export interface ApplyOptions {
+  readonly topology: Topology
+  readonly destroy: boolean
+  readonly planFile?: string
+  readonly targets?: readonly string[]
+  readonly autoApprove: boolean
+  readonly parallelism: number
+  readonly lockTimeout: number
+  readonly wait: boolean
+  readonly json: boolean
+  readonly style: ChalkInstance
+  /** Text for people: stdout, or stderr under --json. */
+  readonly say: (text: string) => void
+}
+
+export interface ApplyOutcome {
+  readonly plan: Plan
+  readonly result: ApplyResult | null
+}
+
+/**
+ * apply and destroy: lock the lab, observe, plan (or check a saved plan against the host),
+ * confirm, carry out with progress, and wait for readiness. Throws when anything failed.
+ */
+export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
+  const { topology, style, say } = options
+  // Sockets, logs, disks and records: readable by their owner only.
+  process.umask(0o077)
+  const lock = await lockLab(topology.stateDir, topology.lab, options.lockTimeout)
+  try {
+    const snapshot = await observe(topology)
+    const plan = options.planFile
+      ? await savedPlan(options.planFile, topology, fingerprint(snapshot))
+      : diff(topology, snapshot, { targets: options.targets, destroy: options.destroy })
+    if (!options.json || plan.actions.length === 0) say(renderPlan(plan, style))
+    if (plan.actions.length === 0) {
+      if (options.wait && !options.destroy) await waitReady(topology, new Map())
+      return { plan, result: null }
+    }
+    await confirm(options, plan)
+
+    const caps = await probeCapabilities()
+    if (!caps.kvm && !caps.accelOverride && topology.vms.some((vm) => vm.accel === 'auto')) {
+      process.stderr.write(style.yellow('Warning: KVM is not usable on this host (no vmx/svm or no /dev/kvm): VMs run under TCG, which is slower.\n'))
+    }
+    if (!options.destroy) await writeJson(`${topology.labDir}/lab.json`, { lab: topology.lab, file: topology.file })
+    const offsets = await consoleOffsets(topology)
+
+    const interrupt = new AbortController()
+    const onSigint = () => {
+      if (interrupt.signal.aborted) return
+      interrupt.abort()
+      process.stderr.write('\nInterrupted: finishing the steps in flight, starting no new ones...\n')
+    }
+    process.on('SIGINT', onSigint)
+    process.on('SIGTERM', onSigint)
+    let result: ApplyResult
+    try {
+      const tty = process.stderr.isTTY && !options.json && !process.env.CI
+      const progress = tty ? await listrProgress(plan.actions) : null
+      const hooks = progress?.hooks ?? lineProgress(style, (line) => process.stderr.write(`${line}\n`))
+      result = await execute(plan, hostStepRunner({ topology, plan, snapshot, caps }), {
+        parallelism: options.parallelism,
+        signal: interrupt.signal,
+        hooks,
+      })
+      await progress?.finished
+    } finally {
+      process.off('SIGINT', onSigint)
+      process.off('SIGTERM', onSigint)
+    }
+
+    if (!result.ok) throw applyError(result)
+    if (plan.destroy) await removeLabDir(topology.labDir)
+    const s = plan.summary
+    say(
+      style.green(`${plan.destroy ? 'Destroy' : 'Apply'} complete: `) +
+        `${s.create} created, ${s.update} updated, ${s.restart} restarted, ${s.replace} replaced, ${s.delete} deleted.`,
+    )
+    if (options.wait && !plan.destroy) {
+      const restarted = new Set(plan.actions.filter((a) => a.type === 'vm' && a.action !== 'delete').map((a) => a.name))
+      const since = new Map([...offsets].map(([vm, offset]) => [vm, restarted.has(vm) ? offset : 0]))
+      say('Waiting for the VMs to be ready...')
+      await waitReady(topology, since, interrupt.signal)
+      say(style.green('All VMs are ready.'))
+    }
+    return { plan, result }
+  } finally {
+    await lock.release()
+  }
+}
+
+async function confirm(options: ApplyOptions, plan: Plan): Promise<void> {
+  if (options.autoApprove) return
+  if (!process.stdin.isTTY) {
+    throw new KvmctlError(
+      `refusing to ${plan.destroy ? 'destroy' : 'apply'} without confirmation: there is no terminal to ask on`,
+      'review the plan above, then run again with --auto-approve (as CI jobs do)',
+    )
+  }
+  const prompt = createInterface({ input: process.stdin, output: process.stderr })
+  try {
+    const answer = await prompt.question(
+      `\n${plan.destroy ? 'Destroy' : 'Apply'} these changes to lab "${plan.lab}"? Only "yes" is accepted: `,
+    )
+    if (answer.trim() !== 'yes') throw new KvmctlError('cancelled; nothing was changed')
+  } finally {
+    prompt.close()
+  }
+}
+
+async function savedPlan(file: string, topology: Topology, observedNow: string): Promise<Plan> {
+  let plan: Plan
+  try {
+    plan = JSON.parse(await readFile(file, 'utf8')) as Plan
+  } catch (error) {
+    throw new KvmctlError(`cannot read the plan ${file}: ${(error as Error).message}`, 'make one with `kvmctl plan --out FILE`')
+  }
+  if (plan?.format_version !== 1 || !Array.isArray(plan.actions) || typeof plan.observed !== 'string') {
+    throw new KvmctlError(`${file} is not a kvmctl plan (format_version 1)`, 'make one with `kvmctl plan --out FILE`')
+  }
+  if (plan.lab !== topology.lab) {
+    throw new KvmctlError(`${file} is a plan for lab "${plan.lab}", not "${topology.lab}"`, 'pass the topology it was made from with -f')
+  }
+  if (plan.topology !== topologyHash(topology)) {
+    throw new KvmctlError(`the topology changed since ${file} was made; nothing was changed`, 'run `kvmctl plan --out FILE` again and review it')
+  }
+  if (plan.observed !== observedNow) {
+    throw new KvmctlError(
+      `the host changed since ${file} was made, so it no longer shows what apply would do; nothing was changed`,
+      'run `kvmctl plan --out FILE` again and review it',
+    )
+  }
+  return plan
+}
+
+function applyError(result: ApplyResult): KvmctlError {
+  const lines = result.failed.map((f) => `${f.address}: ${f.error.message}`)
+  if (result.interrupted) lines.push(`interrupted: ${result.skipped.length} step(s) not started`)
+  else if (result.skipped.length > 0) lines.push(`not done because of the failure: ${result.skipped.map((s) => s.address).join(', ')}`)
+  return new KvmctlError(lines.join('\n'), 'fix the cause and run `kvmctl apply` again: it picks up where this one stopped')
+}
+
+/** After destroy: the lab's directory holds nothing of ours any more; remove it if it is empty. */
+async function removeLabDir(labDir: string): Promise<void> {
+  await rm(`${labDir}/lab.json`, { force: true })
+  await rmdir(`${labDir}/disks`).catch(() => {})
+  await rmdir(labDir).catch(() => {})
+}

@@ -1,0 +1,65 @@
+import { Args, Flags } from '@oclif/core'
+import { runApply } from '../apply/run.js'
+import { BaseCommand } from '../base-command.js'
+import { targetFlag } from './plan.js'
+
+export const applyFlags = {
+  'auto-approve': Flags.boolean({ summary: 'Do not ask for confirmation (for CI).' }),
+  parallelism: Flags.integer({ summary: 'How many steps may run at once.', default: 4, min: 1 }),
+  'lock-timeout': Flags.integer({
+    summary: 'Seconds to wait for another apply or destroy of the same lab to finish (0: fail at once).',
+    default: 0,
+    min: 0,
+  }),
+  target: targetFlag,
+}
+
+export default class Apply extends BaseCommand<typeof Apply> {
+  static override summary = 'Make the host match the topology, step by step.'
+  static override description =
+    'Plans (or loads a plan saved with `plan --out`), asks for confirmation on a terminal, and carries out the plan in dependency order, independent steps in parallel. A saved plan is refused when the host or the file changed since it was made.'
+  static override examples = [
+    '<%= config.bin %> apply -f examples/quickstart.yaml',
+    '<%= config.bin %> apply --auto-approve --wait   # in CI: returns when every VM is ready',
+    '<%= config.bin %> apply lab.plan',
+  ]
+  static override args = {
+    planfile: Args.string({ description: 'A plan saved by `kvmctl plan --out FILE`.' }),
+  }
+  static override flags = {
+    ...applyFlags,
+    wait: Flags.boolean({ summary: 'Return only when every VM with a `ready:` block is ready.' }),
+  }
+
+  async run(): Promise<void> {
+    const { args } = await this.parse(Apply)
+    const outcome = await runApply({
+      topology: await this.topology(),
+      destroy: false,
+      planFile: args.planfile,
+      targets: this.flags.target,
+      autoApprove: this.flags['auto-approve'],
+      parallelism: this.flags.parallelism,
+      lockTimeout: this.flags['lock-timeout'],
+      wait: this.flags.wait,
+      json: this.flags.json,
+      style: this.style,
+      say: (text) => this.say(text),
+    })
+    if (this.flags.json) this.printJson(outcomeJson(outcome))
+  }
+}
+
+export function outcomeJson(outcome: Awaited<ReturnType<typeof runApply>>) {
+  return {
+    plan: outcome.plan,
+    result: outcome.result
+      ? {
+          ok: outcome.result.ok,
+          done: outcome.result.done,
+          failed: outcome.result.failed.map((f) => ({ address: f.address, error: f.error.message })),
+          skipped: outcome.result.skipped,
+        }
+      : { ok: true, done: [], failed: [], skipped: [] },
+  }
+}

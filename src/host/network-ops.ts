@@ -1,0 +1,64 @@
+import { ownershipMarker } from '../model/names.js'
+import type { Network, Tap } from '../model/types.js'
+import { run } from './exec.js'
+
+/**
+ * Runs several `ip` commands in one process (`ip -batch -`), which reads them all before it
+ * starts: a link is created and marked as ours in one go, so that a kvmctl killed at any
+ * moment never leaves an unmarked link with a name the lab needs.
+ */
+export async function ipBatch(commands: readonly (readonly string[])[]): Promise<void> {
+  await run('ip', ['-batch', '-'], { input: `${commands.map((c) => c.map(quoteBatchWord).join(' ')).join('\n')}\n` })
+}
+
+/** ip's batch reader splits on white space and honours double quotes; our words have neither. */
+function quoteBatchWord(word: string): string {
+  if (/[\s"\\]/.test(word)) throw new Error(`refusing to pass ${JSON.stringify(word)} to ip -batch`)
+  return word
+}
+
+export async function createBridge(lab: string, network: Network): Promise<void> {
+  const commands: string[][] = [
+    ['link', 'add', 'name', network.bridge, 'type', 'bridge'],
+    ['link', 'set', 'dev', network.bridge, 'alias', ownershipMarker(lab, network.address), 'mtu', String(network.mtu ?? 1500), 'up'],
+  ]
+  if (network.hostAddress) commands.push(['addr', 'add', network.hostAddress, 'dev', network.bridge])
+  await ipBatch(commands)
+}
+
+export async function setBridgeMtu(network: Network): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', network.bridge, 'mtu', String(network.mtu ?? 1500)])
+}
+
+/** Replaces the bridge's IPv4 address (a cidr change) with the new network's first host address. */
+export async function setBridgeAddress(network: Network): Promise<void> {
+  const commands: string[][] = [['addr', 'flush', 'dev', network.bridge, 'scope', 'global']]
+  if (network.hostAddress) commands.push(['addr', 'add', network.hostAddress, 'dev', network.bridge])
+  await ipBatch(commands)
+}
+
+export async function createTap(lab: string, tap: Tap): Promise<void> {
+  await ipBatch([
+    ['tuntap', 'add', 'dev', tap.device, 'mode', 'tap', 'vnet_hdr'],
+    ['link', 'set', 'dev', tap.device, 'alias', ownershipMarker(lab, tap.address), ...tapSettings(tap)],
+  ])
+}
+
+/** Attaches the tap to its bridge with its mtu, and brings it up: also the repair of a detached tap. */
+export async function attachTap(tap: Tap): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', tap.device, ...tapSettings(tap)])
+}
+
+function tapSettings(tap: Tap): string[] {
+  return ['master', tap.bridge, ...(tap.mtu ? ['mtu', String(tap.mtu)] : []), 'up']
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  try {
+    await run('ip', ['link', 'del', 'dev', name])
+  } catch (error) {
+    // Already gone is what we wanted.
+    if (/Cannot find device|does not exist/.test((error as Error).message)) return
+    throw error
+  }
+}

@@ -1,0 +1,88 @@
+import { vmFiles } from '../config/resolve.js'
+import type { DiskFormat, Vm } from '../model/types.js'
+
+export interface HostCapabilities {
+  /** /dev/kvm can be opened and the CPU shows vmx or svm. */
+  readonly kvm: boolean
+  /** KVMCTL_ACCEL: overrides `accel: auto`. */
+  readonly accelOverride: 'kvm' | 'tcg' | null
+}
+
+export interface Drive {
+  readonly path: string
+  readonly format: DiskFormat
+  /** The block node's name, which QMP block_resize addresses. */
+  readonly node: string
+}
+
+/** `auto` is KVM only where it really works; KVMCTL_ACCEL overrides `auto`, never an explicit choice. */
+export function chooseAccel(vm: Pick<Vm, 'accel'>, caps: HostCapabilities): 'kvm' | 'tcg' {
+  if (vm.accel !== 'auto') return vm.accel
+  return caps.accelOverride ?? (caps.kvm ? 'kvm' : 'tcg')
+}
+
+/** QEMU's option syntax ends a value at a comma; a literal comma is written twice. */
+const optValue = (value: string) => value.replaceAll(',', ',,')
+
+/**
+ * The full QEMU command line of a VM: pure, so that golden tests pin it down. Every path and
+ * name in it comes from the resolved model; nothing is ever passed through a shell.
+ */
+export function qemuArgv(
+  lab: string,
+  vm: Vm,
+  drives: readonly Drive[],
+  caps: HostCapabilities,
+  binary = 'qemu-system-x86_64',
+): string[] {
+  const files = vmFiles(vm.runDir)
+  const accel = chooseAccel(vm, caps)
+  const argv = [
+    binary,
+    '-name',
+    `guest=${lab}/${vm.name},process=kvm-${vm.name}`,
+    '-nodefaults',
+    '-no-user-config',
+    '-machine',
+    'pc',
+    '-accel',
+    accel === 'kvm' ? 'kvm' : `tcg${vm.cpus > 1 ? ',thread=multi' : ''}`,
+    '-cpu',
+    accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(vm.cpus),
+    '-m',
+    String(vm.memoryMiB),
+    '-display',
+    'none',
+    // No new processes, no privilege changes, no obsolete system calls once the guest runs.
+    // (spawn=deny is why kvmctl detaches QEMU itself: -daemonize forks and would be killed.)
+    '-sandbox',
+    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    '-pidfile',
+    files.pid,
+    '-qmp',
+    `unix:${optValue(files.qmp)},server=on,wait=off`,
+    '-chardev',
+    `socket,id=serial0,path=${optValue(files.serial)},server=on,wait=off,logfile=${optValue(files.log)},logappend=on`,
+    '-serial',
+    'chardev:serial0',
+  ]
+  if (vm.state === 'paused') argv.push('-S')
+  if (vm.kernel) argv.push('-kernel', vm.kernel)
+  if (vm.initrd) argv.push('-initrd', vm.initrd)
+  if (vm.cmdline) argv.push('-append', vm.cmdline)
+  drives.forEach((drive, index) => {
+    // -blockdev in JSON: a path needs no escaping there.
+    const blockdev = { driver: drive.format, 'node-name': drive.node, file: { driver: 'file', filename: drive.path } }
+    argv.push('-blockdev', JSON.stringify(blockdev))
+    // A direct kernel boot owns boot index 0; otherwise the boot disk does.
+    const boot = index === 0 && !vm.kernel ? ',bootindex=0' : ''
+    argv.push('-device', `virtio-blk-pci,drive=${drive.node},id=${drive.node}${boot}`)
+  })
+  vm.nics.forEach((nic, index) => {
+    argv.push('-netdev', `tap,id=net${index},ifname=${nic.device},script=no,downscript=no`)
+    argv.push('-device', `virtio-net-pci,netdev=net${index},mac=${nic.mac}`)
+  })
+  return argv
+}

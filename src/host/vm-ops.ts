@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process'
+import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises'
+import { vmFiles } from '../config/resolve.js'
+import { HostCommandError } from '../errors.js'
+import type { Vm } from '../model/types.js'
+import { isOurProcess, readPidFile, waitForExit } from './process.js'
+import { type Drive, type HostCapabilities, qemuArgv } from './qemu-argv.js'
+import { qmpCommand } from './qmp.js'
+import { type VmRecord, writeJson } from './state.js'
+
+const START_TIMEOUT_MS = 30_000
+
+/**
+ * Starts a VM's QEMU in its own session (so Ctrl-C in kvmctl's terminal does not reach it)
+ * and returns once QMP answers. QEMU's own messages go to qemu.log in the run directory; if it
+ * exits during start-up, its last lines are the error. The record is written first, so that
+ * an interrupted start is seen, and finished, by the next apply.
+ */
+export async function startVm(
+  lab: string,
+  vm: Vm,
+  drives: readonly Drive[],
+  caps: HostCapabilities,
+  record: VmRecord,
+): Promise<number> {
+  const files = vmFiles(vm.runDir)
+  await mkdir(vm.runDir, { recursive: true, mode: 0o700 })
+  await Promise.all([files.pid, files.qmp, files.serial].map((f) => rm(f, { force: true })))
+  await writeJson(files.spec, record)
+  const argv = qemuArgv(lab, vm, drives, caps)
+  const logPath = `${vm.runDir}/qemu.log`
+  const log = await open(logPath, 'a', 0o600)
+  let exited: { code: number | null; signal: string | null } | null = null
+  try {
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd] })
+    child.on('exit', (code, signal) => {
+      exited = { code, signal }
+    })
+    const spawnError = new Promise<never>((_, reject) => child.on('error', reject))
+    child.unref()
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (Date.now() < deadline) {
+      if (exited) break
+      const answered = await Promise.race([
+        qmpCommand(files.qmp, 'query-status', undefined, 1000).then(
+          () => true,
+          () => false,
+        ),
+        spawnError,
+      ])
+      if (answered) {
+        const pid = await readPidFile(files.pid)
+        if (pid !== null) return pid
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  } finally {
+    await log.close()
+  }
+  const tail = (await readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n')
+  const how = exited as { code: number | null; signal: string | null } | null
+  const why = how
+    ? `QEMU exited during start-up${how.signal ? ` (${how.signal})` : ''}`
+    : `QEMU did not answer on QMP within ${START_TIMEOUT_MS / 1000} s`
+  throw new HostCommandError(argv, how?.code ?? undefined, `${why}: ${tail || 'no message'} (log: ${logPath})`)
+}
+
+/**
+ * Stops a VM: ACPI power button and up to `gracefulSeconds` for the guest to shut down, then
+ * QMP quit, then SIGKILL. A VM whose process is already gone is stopped.
+ */
+export async function stopVm(runDir: string, gracefulSeconds: number): Promise<void> {
+  const files = vmFiles(runDir)
+  const pid = await readPidFile(files.pid)
+  if (pid !== null && (await isOurProcess(pid, files.pid))) {
+    const status = await qmpCommand<{ running: boolean }>(files.qmp, 'query-status').catch(() => null)
+    // A paused guest cannot hear the power button.
+    if (gracefulSeconds > 0 && status?.running) {
+      await qmpCommand(files.qmp, 'system_powerdown').catch(() => {})
+      await waitForExit(pid, files.pid, gracefulSeconds * 1000)
+    }
+    if (await isOurProcess(pid, files.pid)) {
+      await qmpCommand(files.qmp, 'quit').catch(() => {})
+      await waitForExit(pid, files.pid, 3000)
+    }
+    if (await isOurProcess(pid, files.pid)) {
+      process.kill(pid, 'SIGKILL')
+      if (!(await waitForExit(pid, files.pid, 5000))) {
+        throw new HostCommandError(['kill', '-KILL', String(pid)], undefined, 'the QEMU process did not end')
+      }
+    }
+  }
+  await Promise.all([files.pid, files.qmp, files.serial].map((f) => rm(f, { force: true })))
+}
+
+export async function pauseVm(runDir: string): Promise<void> {
+  await qmpCommand(vmFiles(runDir).qmp, 'stop')
+}
+
+export async function resumeVm(runDir: string): Promise<void> {
+  await qmpCommand(vmFiles(runDir).qmp, 'cont')
+}
+
+/** Removes what a deleted VM leaves in its run directory, and the directory when it is empty. */
+export async function removeVmFiles(runDir: string): Promise<void> {
+  const files = vmFiles(runDir)
+  await Promise.all(
+    [files.pid, files.qmp, files.serial, files.log, files.spec, `${runDir}/qemu.log`].map((f) => rm(f, { force: true })),
+  )
+  await rmdir(runDir).catch(() => {})
+}
