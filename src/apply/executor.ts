@@ -30,7 +30,11 @@ export interface ExecuteOptions {
  * `parallelism` at a time. A failed action stops its dependents (transitively); the others go on.
  * The executor knows nothing of hosts: `runStep` does the work.
  */
-export async function execute(plan: Plan, runStep: StepRunner, options: ExecuteOptions): Promise<ApplyResult> {
+export async function execute(
+  plan: Plan,
+  runStep: StepRunner,
+  options: ExecuteOptions,
+): Promise<ApplyResult> {
   const hooks = options.hooks ?? {}
   const pending = new Map(plan.actions.map((a) => [a.address, a]))
   const done: Address[] = []
@@ -84,7 +88,10 @@ export async function execute(plan: Plan, runStep: StepRunner, options: ExecuteO
     if (!options.signal?.aborted) {
       for (const action of plan.actions) {
         if (running.size >= options.parallelism) break
-        if (pending.has(action.address) && action.depends_on.every((d) => settled.has(d) && done.includes(d))) {
+        if (
+          pending.has(action.address) &&
+          action.depends_on.every((d) => settled.has(d) && done.includes(d))
+        ) {
           start(action)
         }
       }

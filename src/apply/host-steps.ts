@@ -1,8 +1,15 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { vmFiles } from '../config/resolve.js'
 import { KvmctlError } from '../errors.js'
 import { createDisk, deleteDisk, growDisk, recordDisk } from '../host/disk-ops.js'
-import { attachTap, createBridge, createTap, deleteLink, setBridgeAddress, setBridgeMtu } from '../host/network-ops.js'
+import {
+  attachTap,
+  createBridge,
+  createTap,
+  deleteLink,
+  setBridgeAddress,
+  setBridgeMtu,
+} from '../host/network-ops.js'
 import type { Drive, HostCapabilities } from '../host/qemu-argv.js'
 import { type VmRecord, writeJson } from '../host/state.js'
 import { pauseVm, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
@@ -71,7 +78,8 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
 
 export function hostStepRunner(ctx: HostContext): StepRunner {
   return async (action) => {
-    const step = STEPS[action.type][action.action] ?? (action.action === 'replace' ? replaceByDeleteCreate : undefined)
+    const step =
+      STEPS[action.type][action.action] ?? (action.action === 'replace' ? replaceByDeleteCreate : undefined)
     if (!step) throw new KvmctlError(`${action.address}: kvmctl cannot ${action.action} a ${action.type}`)
     await step(action, ctx)
   }
@@ -83,14 +91,17 @@ async function replaceByDeleteCreate(action: Action, ctx: HostContext): Promise<
   await steps.create!({ ...action, action: 'create', current: null }, ctx)
 }
 
-function vmRecord(vm: Vm, ctx: HostContext): VmRecord {
+async function vmRecord(vm: Vm, ctx: HostContext): Promise<VmRecord> {
   const { state, ...fields } = desiredFields(vm)
-  return {
-    address: vm.address,
-    fields,
-    state: String(state),
-    uses: desiredUses(vm, ctx.topology),
-  }
+  const taps = await Promise.all(
+    vm.nics.map(async (nic) => ({
+      device: nic.device,
+      ifindex: Number(
+        (await readFile(`/sys/class/net/${nic.device}/ifindex`, 'utf8').catch(() => '0')).trim(),
+      ),
+    })),
+  )
+  return { address: vm.address, fields, state: String(state), uses: desiredUses(vm, ctx.topology), taps }
 }
 
 /** The VM's disks in order, boot disk first, as QEMU block nodes disk0, disk1, ... */
@@ -102,7 +113,7 @@ export function drivesOf(vm: Vm, topology: Topology): Drive[] {
 }
 
 async function startOrRecord(vm: Vm, ctx: HostContext): Promise<void> {
-  const record = vmRecord(vm, ctx)
+  const record = await vmRecord(vm, ctx)
   if (vm.state === 'stopped') {
     await mkdir(vm.runDir, { recursive: true, mode: 0o700 })
     await writeJson(vmFiles(vm.runDir).spec, record)
@@ -125,12 +136,12 @@ async function updateVm(action: Action, ctx: HostContext): Promise<void> {
     if (after === 'stopped') await stopVm(vm.runDir, shutdownTimeout(action))
     else if (before === 'stopped' || before === 'unresponsive') {
       await stopVm(vm.runDir, 0)
-      await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, vmRecord(vm, ctx))
+      await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, await vmRecord(vm, ctx))
       return
     } else if (after === 'paused') await pauseVm(vm.runDir)
     else await resumeVm(vm.runDir)
   }
-  await writeJson(vmFiles(vm.runDir).spec, vmRecord(vm, ctx))
+  await writeJson(vmFiles(vm.runDir).spec, await vmRecord(vm, ctx))
 }
 
 function shutdownTimeout(action: Action): number {

@@ -32,7 +32,9 @@ interface Deferred {
  * A listr2 task list on a terminal. The executor decides what runs when; listr2 only draws:
  * each task waits for the executor to report its action's end.
  */
-export async function listrProgress(actions: readonly Action[]): Promise<{ hooks: StepHooks; finished: Promise<void> }> {
+export async function listrProgress(
+  actions: readonly Action[],
+): Promise<{ hooks: StepHooks; finished: Promise<void> }> {
   const { Listr } = await import('listr2')
   const deferred = new Map<string, Deferred>()
   for (const action of actions) {
@@ -42,7 +44,12 @@ export async function listrProgress(actions: readonly Action[]): Promise<{ hooks
       resolve = res
       reject = rej
     })
-    deferred.set(action.address, { resolve: () => resolve(undefined), reject, skip: (r) => resolve(r), promise })
+    deferred.set(action.address, {
+      resolve: () => resolve(undefined),
+      reject,
+      skip: (r) => resolve(r),
+      promise,
+    })
   }
   const list = new Listr(
     actions.map((action) => ({

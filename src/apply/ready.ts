@@ -7,7 +7,9 @@ import type { Topology, Vm } from '../model/types.js'
 /** Where each VM's console log ended before apply: a restarted VM must be ready anew. */
 export async function consoleOffsets(topology: Topology): Promise<Map<string, number>> {
   const sizes = await Promise.all(
-    topology.vms.map(async (vm) => [vm.name, (await stat(vmFiles(vm.runDir).log).catch(() => null))?.size ?? 0] as const),
+    topology.vms.map(
+      async (vm) => [vm.name, (await stat(vmFiles(vm.runDir).log).catch(() => null))?.size ?? 0] as const,
+    ),
   )
   return new Map(sizes)
 }
@@ -17,12 +19,21 @@ export async function consoleOffsets(topology: Topology): Promise<Map<string, nu
  * the `serial` pattern and its `tcp` port accepts a connection. `since` gives, per VM, where in
  * its console log to start looking (0 for a VM that was not restarted).
  */
-export async function waitReady(topology: Topology, since: ReadonlyMap<string, number>, signal?: AbortSignal): Promise<void> {
+export async function waitReady(
+  topology: Topology,
+  since: ReadonlyMap<string, number>,
+  signal?: AbortSignal,
+): Promise<void> {
   const waiting = topology.vms.filter((vm) => vm.ready && vm.state === 'running')
-  const results = await Promise.allSettled(waiting.map((vm) => waitOne(topology, vm, since.get(vm.name) ?? 0, signal)))
+  const results = await Promise.allSettled(
+    waiting.map((vm) => waitOne(topology, vm, since.get(vm.name) ?? 0, signal)),
+  )
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []))
   if (failures.length > 0) {
-    throw new KvmctlError(failures.join('\n\n'), 'look at the console lines above, or attach with `kvmctl console VM`')
+    throw new KvmctlError(
+      failures.join('\n\n'),
+      'look at the console lines above, or attach with `kvmctl console VM`',
+    )
   }
 }
 

@@ -59,9 +59,14 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
 
     const caps = await probeCapabilities()
     if (!caps.kvm && !caps.accelOverride && topology.vms.some((vm) => vm.accel === 'auto')) {
-      process.stderr.write(style.yellow('Warning: KVM is not usable on this host (no vmx/svm or no /dev/kvm): VMs run under TCG, which is slower.\n'))
+      process.stderr.write(
+        style.yellow(
+          'Warning: KVM is not usable on this host (no vmx/svm or no /dev/kvm): VMs run under TCG, which is slower.\n',
+        ),
+      )
     }
-    if (!options.destroy) await writeJson(`${topology.labDir}/lab.json`, { lab: topology.lab, file: topology.file })
+    if (!options.destroy)
+      await writeJson(`${topology.labDir}/lab.json`, { lab: topology.lab, file: topology.file })
     const offsets = await consoleOffsets(topology)
 
     const interrupt = new AbortController()
@@ -96,7 +101,9 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
         `${s.create} created, ${s.update} updated, ${s.restart} restarted, ${s.replace} replaced, ${s.delete} deleted.`,
     )
     if (options.wait && !plan.destroy) {
-      const restarted = new Set(plan.actions.filter((a) => a.type === 'vm' && a.action !== 'delete').map((a) => a.name))
+      const restarted = new Set(
+        plan.actions.filter((a) => a.type === 'vm' && a.action !== 'delete').map((a) => a.name),
+      )
       const since = new Map([...offsets].map(([vm, offset]) => [vm, restarted.has(vm) ? offset : 0]))
       say('Waiting for the VMs to be ready...')
       await waitReady(topology, since, interrupt.signal)
@@ -132,16 +139,28 @@ async function savedPlan(file: string, topology: Topology, observedNow: string):
   try {
     plan = JSON.parse(await readFile(file, 'utf8')) as Plan
   } catch (error) {
-    throw new KvmctlError(`cannot read the plan ${file}: ${(error as Error).message}`, 'make one with `kvmctl plan --out FILE`')
+    throw new KvmctlError(
+      `cannot read the plan ${file}: ${(error as Error).message}`,
+      'make one with `kvmctl plan --out FILE`',
+    )
   }
   if (plan?.format_version !== 1 || !Array.isArray(plan.actions) || typeof plan.observed !== 'string') {
-    throw new KvmctlError(`${file} is not a kvmctl plan (format_version 1)`, 'make one with `kvmctl plan --out FILE`')
+    throw new KvmctlError(
+      `${file} is not a kvmctl plan (format_version 1)`,
+      'make one with `kvmctl plan --out FILE`',
+    )
   }
   if (plan.lab !== topology.lab) {
-    throw new KvmctlError(`${file} is a plan for lab "${plan.lab}", not "${topology.lab}"`, 'pass the topology it was made from with -f')
+    throw new KvmctlError(
+      `${file} is a plan for lab "${plan.lab}", not "${topology.lab}"`,
+      'pass the topology it was made from with -f',
+    )
   }
   if (plan.topology !== topologyHash(topology)) {
-    throw new KvmctlError(`the topology changed since ${file} was made; nothing was changed`, 'run `kvmctl plan --out FILE` again and review it')
+    throw new KvmctlError(
+      `the topology changed since ${file} was made; nothing was changed`,
+      'run `kvmctl plan --out FILE` again and review it',
+    )
   }
   if (plan.observed !== observedNow) {
     throw new KvmctlError(
@@ -155,8 +174,12 @@ async function savedPlan(file: string, topology: Topology, observedNow: string):
 function applyError(result: ApplyResult): KvmctlError {
   const lines = result.failed.map((f) => `${f.address}: ${f.error.message}`)
   if (result.interrupted) lines.push(`interrupted: ${result.skipped.length} step(s) not started`)
-  else if (result.skipped.length > 0) lines.push(`not done because of the failure: ${result.skipped.map((s) => s.address).join(', ')}`)
-  return new KvmctlError(lines.join('\n'), 'fix the cause and run `kvmctl apply` again: it picks up where this one stopped')
+  else if (result.skipped.length > 0)
+    lines.push(`not done because of the failure: ${result.skipped.map((s) => s.address).join(', ')}`)
+  return new KvmctlError(
+    lines.join('\n'),
+    'fix the cause and run `kvmctl apply` again: it picks up where this one stopped',
+  )
 }
 
 /** After destroy: the lab's directory holds nothing of ours any more; remove it if it is empty. */

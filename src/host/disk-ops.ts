@@ -3,7 +3,7 @@ import type { Disk } from '../model/types.js'
 import { run } from './exec.js'
 import { readDiskFile } from './qcow2.js'
 import { qmpCommand } from './qmp.js'
-import { diskRecordPath, type DiskRecord, writeJson } from './state.js'
+import { type DiskRecord, diskRecordPath, writeJson } from './state.js'
 
 /**
  * Creates a disk: its record first (so that a killed kvmctl leaves a file it knows is

@@ -5,6 +5,7 @@ import { runJson } from './exec.js'
 
 /** One network interface as `ip -j -d addr show` reports it, reduced to what kvmctl reads. */
 export interface Link {
+  readonly index: number
   readonly name: string
   readonly kind: string | null
   readonly alias: string | null
@@ -15,6 +16,7 @@ export interface Link {
 }
 
 interface IpAddrJson {
+  ifindex: number
   ifname: string
   ifalias?: string
   master?: string
@@ -26,6 +28,7 @@ interface IpAddrJson {
 
 export function parseLinks(json: readonly IpAddrJson[]): Link[] {
   return json.map((l) => ({
+    index: l.ifindex,
     name: l.ifname,
     kind: l.linkinfo?.info_kind ?? null,
     alias: l.ifalias ?? null,

@@ -8,7 +8,9 @@ import { run } from './exec.js'
  * moment never leaves an unmarked link with a name the lab needs.
  */
 export async function ipBatch(commands: readonly (readonly string[])[]): Promise<void> {
-  await run('ip', ['-batch', '-'], { input: `${commands.map((c) => c.map(quoteBatchWord).join(' ')).join('\n')}\n` })
+  await run('ip', ['-batch', '-'], {
+    input: `${commands.map((c) => c.map(quoteBatchWord).join(' ')).join('\n')}\n`,
+  })
 }
 
 /** ip's batch reader splits on white space and honours double quotes; our words have neither. */
@@ -20,7 +22,17 @@ function quoteBatchWord(word: string): string {
 export async function createBridge(lab: string, network: Network): Promise<void> {
   const commands: string[][] = [
     ['link', 'add', 'name', network.bridge, 'type', 'bridge'],
-    ['link', 'set', 'dev', network.bridge, 'alias', ownershipMarker(lab, network.address), 'mtu', String(network.mtu ?? 1500), 'up'],
+    [
+      'link',
+      'set',
+      'dev',
+      network.bridge,
+      'alias',
+      ownershipMarker(lab, network.address),
+      'mtu',
+      String(network.mtu ?? 1500),
+      'up',
+    ],
   ]
   if (network.hostAddress) commands.push(['addr', 'add', network.hostAddress, 'dev', network.bridge])
   await ipBatch(commands)

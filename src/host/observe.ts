@@ -26,7 +26,13 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
     observeCapacity(topology.stateDir),
   ])
   const resources: Record<Address, ObservedResource> = {}
-  for (const r of [...observeLinks(links, topology.lab), ...disks, ...vms]) resources[r.address] = r
+  for (const r of [
+    ...observeLinks(links, topology.lab),
+    ...disks,
+    ...vms.map((vm) => withTapCheck(vm, links)),
+  ]) {
+    resources[r.address] = r
+  }
 
   const wanted = [
     ...topology.networks
@@ -134,7 +140,12 @@ async function observeDisks(labDir: string): Promise<ObservedResource[]> {
         address: record.address,
         type: 'disk',
         name,
-        fields: { format: info.format, image: record.image, size: formatSize(info.virtualBytes), protect: record.protect },
+        fields: {
+          format: info.format,
+          image: record.image,
+          size: formatSize(info.virtualBytes),
+          protect: record.protect,
+        },
         handle: { path: record.path, actualBytes: info.actualBytes, backingFile: info.backingFile },
         uses: [],
         protect: record.protect,
@@ -160,12 +171,34 @@ async function observeVms(labDir: string): Promise<ObservedResource[]> {
         type: 'vm',
         name: parseAddress(record.address)!.name,
         fields: { ...record.fields, state },
-        handle: { pid: alive ? pid : null, runDir, recordedState: record.state },
+        handle: {
+          pid: alive ? pid : null,
+          runDir,
+          recordedState: record.state,
+          taps: JSON.stringify(record.taps ?? []),
+        },
         uses: record.uses,
       }
     }),
   )
   return found.filter((v): v is ObservedResource => v !== null)
+}
+
+/**
+ * A running QEMU keeps the tap it opened even when the tap is deleted; a tap made again in its
+ * place is a different interface that the guest's NIC is not connected to. Such a NIC shows as
+ * `(tap gone)` in the VM's nics, which the plan turns into a restart after the tap is made.
+ */
+function withTapCheck(vm: ObservedResource, links: readonly Link[]): ObservedResource {
+  if (vm.handle.pid === null) return vm
+  const opened = JSON.parse(String(vm.handle.taps)) as { device: string; ifindex: number }[]
+  const indexOf = new Map(links.map((l) => [l.name, l.index]))
+  const nics = vm.fields.nics
+  if (!Array.isArray(nics)) return vm
+  const checked = nics.map((nic, i) =>
+    opened[i] && indexOf.get(opened[i].device) !== opened[i].ifindex ? `${nic} (tap gone)` : nic,
+  )
+  return { ...vm, fields: { ...vm.fields, nics: checked } }
 }
 
 /** running or paused, from QMP; a process that does not answer is `unresponsive`. */

@@ -74,7 +74,11 @@ export function qemuArgv(
   if (vm.cmdline) argv.push('-append', vm.cmdline)
   drives.forEach((drive, index) => {
     // -blockdev in JSON: a path needs no escaping there.
-    const blockdev = { driver: drive.format, 'node-name': drive.node, file: { driver: 'file', filename: drive.path } }
+    const blockdev = {
+      driver: drive.format,
+      'node-name': drive.node,
+      file: { driver: 'file', filename: drive.path },
+    }
     argv.push('-blockdev', JSON.stringify(blockdev))
     // A direct kernel boot owns boot index 0; otherwise the boot disk does.
     const boot = index === 0 && !vm.kernel ? ',bootindex=0' : ''

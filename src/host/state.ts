@@ -25,6 +25,8 @@ export interface VmRecord {
   readonly fields: Fields
   readonly state: string
   readonly uses: readonly Address[]
+  /** The taps QEMU opened, by interface index: a tap deleted and made again is not the one QEMU holds. */
+  readonly taps?: readonly { device: string; ifindex: number }[]
 }
 
 export const diskRecordPath = (labDir: string, name: string) => `${labDir}/disks/${name}.json`

@@ -62,7 +62,11 @@ export async function startVm(
   const why = how
     ? `QEMU exited during start-up${how.signal ? ` (${how.signal})` : ''}`
     : `QEMU did not answer on QMP within ${START_TIMEOUT_MS / 1000} s`
-  throw new HostCommandError(argv, how?.code ?? undefined, `${why}: ${tail || 'no message'} (log: ${logPath})`)
+  throw new HostCommandError(
+    argv,
+    how?.code ?? undefined,
+    `${why}: ${tail || 'no message'} (log: ${logPath})`,
+  )
 }
 
 /**
@@ -105,7 +109,9 @@ export async function resumeVm(runDir: string): Promise<void> {
 export async function removeVmFiles(runDir: string): Promise<void> {
   const files = vmFiles(runDir)
   await Promise.all(
-    [files.pid, files.qmp, files.serial, files.log, files.spec, `${runDir}/qemu.log`].map((f) => rm(f, { force: true })),
+    [files.pid, files.qmp, files.serial, files.log, files.spec, `${runDir}/qemu.log`].map((f) =>
+      rm(f, { force: true }),
+    ),
   )
   await rmdir(runDir).catch(() => {})
 }

@@ -1,0 +1,154 @@
+import { BaseCommand } from '../base-command.js'
+import { vmFiles } from '../config/resolve.js'
+import { formatSize } from '../config/units.js'
+import { PlanError } from '../errors.js'
+import { observe } from '../host/observe.js'
+import { diff } from '../plan/diff.js'
+import { show } from '../render/plan-text.js'
+import { renderTable } from '../render/table.js'
+
+export default class Status extends BaseCommand<typeof Status> {
+  static override summary = 'What the host has for this lab now: VMs, networks, taps, disks, and drift.'
+  static override examples = [
+    '<%= config.bin %> status -f examples/quickstart.yaml',
+    '<%= config.bin %> status --json | jq .vms',
+  ]
+
+  async run(): Promise<void> {
+    const topology = await this.topology()
+    const snapshot = await observe(topology)
+    const found = snapshot.resources
+    let drift: { address: string; action: string; changes: string[] }[] = []
+    let problems: string[] = []
+    try {
+      drift = diff(topology, snapshot).actions.map((a) => ({
+        address: a.address,
+        action: a.action,
+        changes: a.changes.map((c) => `${c.field}: ${show(c.before)} → ${show(c.after)}`),
+      }))
+    } catch (error) {
+      if (!(error instanceof PlanError)) throw error
+      problems = error.problems.map((p) => `${p.address}: ${p.message}`)
+    }
+    const vms = topology.vms.map((vm) => {
+      const o = found[vm.address]
+      return {
+        name: vm.name,
+        state: o ? String(o.fields.state) : 'absent',
+        pid: (o?.handle.pid as number | null | undefined) ?? null,
+        cpus: o ? Number(o.fields.cpus) : vm.cpus,
+        memory: o ? String(o.fields.memory) : `${vm.memoryMiB}M`,
+        ips: topology.taps.filter((t) => t.vm === vm.name && t.ip).map((t) => t.ip!),
+        console: vmFiles(vm.runDir).serial,
+        console_log: vmFiles(vm.runDir).log,
+      }
+    })
+    const networks = topology.networks.map((n) => ({
+      name: n.name,
+      bridge: n.bridge,
+      external: n.external,
+      present: n.external
+        ? !snapshot.problems.some((p) => p.address === n.address)
+        : Boolean(found[n.address]),
+      address: (found[n.address]?.handle.hostAddress as string | null | undefined) ?? null,
+      cidr: n.cidr,
+    }))
+    const taps = topology.taps.map((t) => ({
+      name: t.name,
+      device: t.device,
+      present: Boolean(found[t.address]),
+      bridge: (found[t.address]?.fields.bridge as string | null | undefined) ?? null,
+      mac: t.mac,
+    }))
+    const disks = topology.disks.map((d) => {
+      const o = found[d.address]
+      return {
+        name: d.name,
+        present: Boolean(o),
+        size: (o?.fields.size as string | undefined) ?? null,
+        used: o ? formatUsed(Number(o.handle.actualBytes)) : null,
+        format: d.format,
+        path: d.path,
+      }
+    })
+    const status = {
+      lab: topology.lab,
+      state_dir: topology.labDir,
+      vms,
+      networks,
+      taps,
+      disks,
+      drift,
+      problems,
+    }
+    if (this.flags.json) return this.printJson(status)
+
+    const s = this.style
+    const dash = (v: unknown) => (v === null || v === undefined || v === '' ? '-' : String(v))
+    const lines = [`Lab ${s.bold(topology.lab)}  (${topology.labDir})`, '']
+    lines.push(
+      renderTable(
+        ['VM', 'STATE', 'PID', 'CPUS', 'MEMORY', 'IP', 'CONSOLE'],
+        vms.map((v) => [
+          v.name,
+          colourState(v.state, s),
+          dash(v.pid),
+          String(v.cpus),
+          v.memory,
+          dash(v.ips.join(',')),
+          v.console,
+        ]),
+      ),
+      '',
+      renderTable(
+        ['NETWORK', 'BRIDGE', 'ADDRESS', 'PRESENT'],
+        networks.map((n) => [
+          n.name,
+          n.bridge + (n.external ? ' (external)' : ''),
+          dash(n.address),
+          n.present ? 'yes' : 'no',
+        ]),
+      ),
+    )
+    if (taps.length > 0) {
+      lines.push(
+        '',
+        renderTable(
+          ['TAP', 'DEVICE', 'BRIDGE', 'MAC'],
+          taps.map((t) => [t.name, t.device, dash(t.bridge), t.mac]),
+        ),
+      )
+    }
+    lines.push(
+      '',
+      renderTable(
+        ['DISK', 'SIZE', 'USED', 'FORMAT', 'PATH'],
+        disks.map((d) => [d.name, dash(d.size), dash(d.used), d.format, d.path]),
+      ),
+      '',
+    )
+    if (problems.length > 0) lines.push(s.red('Problems:'), ...problems.map((p) => `  ${p}`))
+    else if (drift.length === 0) lines.push(s.green('No drift: the host matches the topology.'))
+    else {
+      lines.push(
+        s.yellow(
+          `Drift: ${drift.length} difference${drift.length === 1 ? '' : 's'} (\`kvmctl apply\` repairs them):`,
+        ),
+      )
+      for (const d of drift)
+        lines.push(`  ${d.address}: ${d.action}${d.changes.length ? ` (${d.changes.join('; ')})` : ''}`)
+    }
+    this.say(lines.join('\n'))
+  }
+}
+
+function colourState(state: string, s: BaseCommand<typeof Status>['style']): string {
+  if (state === 'running') return s.green(state)
+  if (state === 'paused') return s.yellow(state)
+  return s.red(state)
+}
+
+function formatUsed(bytes: number): string {
+  if (bytes < 1024 ** 2) return `${Math.ceil(bytes / 1024)}K`
+  return formatSize(Math.ceil(bytes / 1024 ** 2) * 1024 ** 2)
+}

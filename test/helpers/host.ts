@@ -1,0 +1,92 @@
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { type CliResult, kvmctl, ROOT } from './cli.js'
+
+export const GUEST = `${ROOT}examples/guest`
+
+/**
+ * A sandbox for host tests: its own network namespace (so nothing it does is visible outside)
+ * and a short temporary state directory (unix socket paths are limited to 108 bytes).
+ * `cleanup()` removes both and ends every process in the namespace, also after a failure.
+ */
+export class TestHost {
+  readonly netns = `kvmctl-t-${randomBytes(4).toString('hex')}`
+  readonly dir = mkdtempSync('/tmp/kt-')
+  readonly stateDir = `${this.dir}/s`
+
+  constructor() {
+    execFileSync('ip', ['netns', 'add', this.netns])
+    this.ip('link', 'set', 'lo', 'up')
+  }
+
+  /** kvmctl inside the namespace, with this sandbox's state directory. */
+  kvmctl(args: readonly string[], options: { input?: string } = {}): Promise<CliResult> {
+    return kvmctl([...args, '--state-dir', this.stateDir], { netns: this.netns, ...options })
+  }
+
+  /** Writes a topology into the sandbox; `./guest/` points at the tiny guest. */
+  topology(name: string, text: string): string {
+    const path = `${this.dir}/${name}`
+    writeFileSync(path, text.replaceAll('./guest/', `${GUEST}/`))
+    return path
+  }
+
+  example(name: string): string {
+    return this.topology(name, readFileSync(`${ROOT}examples/${name}`, 'utf8'))
+  }
+
+  ip(...args: string[]): string {
+    return execFileSync('ip', ['-n', this.netns, ...args], { encoding: 'utf8' })
+  }
+
+  links(): { ifname: string; ifalias?: string; mtu: number; master?: string }[] {
+    return JSON.parse(this.ip('-j', '-d', 'link', 'show'))
+  }
+
+  pids(): number[] {
+    return execFileSync('ip', ['netns', 'pids', this.netns], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+  }
+
+  cleanup(): void {
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
+    }
+    execFileSync('ip', ['netns', 'del', this.netns])
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** The guest's last machine-readable line of a kind, parsed into key=value pairs. */
+export function guestLine(log: string, kind: 'ready' | 'ping'): Record<string, string> | null {
+  const lines = log.split(/\r?\n/).filter((l) => l.startsWith(`KVMCTL-GUEST ${kind}`))
+  const last = lines.at(-1)
+  if (!last) return null
+  return Object.fromEntries(
+    last
+      .split(' ')
+      .slice(2)
+      .map((w) =>
+        w.includes('=') ? [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)] : [w, 'true'],
+      ),
+  )
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | null | undefined | false,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const value = probe()
+    if (value) return value
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
