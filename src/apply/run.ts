@@ -5,7 +5,7 @@ import { KvmctlError } from '../errors.js'
 import { probeCapabilities } from '../host/accel.js'
 import { lockLab } from '../host/lock.js'
 import { observe } from '../host/observe.js'
-import { writeJson } from '../host/state.js'
+import { listDir, writeJson } from '../host/state.js'
 import type { Topology } from '../model/types.js'
 import { diff } from '../plan/diff.js'
 import { fingerprint, topologyHash } from '../plan/fingerprint.js'
@@ -182,9 +182,21 @@ function applyError(result: ApplyResult): KvmctlError {
   )
 }
 
-/** After destroy: the lab's directory holds nothing of ours any more; remove it if it is empty. */
+/**
+ * After destroy, sweep what an interrupted kvmctl may have left in the lab's directory: records,
+ * half-written files, the run directory of a VM that never started. Only kvmctl's own file
+ * names; never a disk image (those go only through a plan that announced it), never a directory
+ * that is not empty.
+ */
 async function removeLabDir(labDir: string): Promise<void> {
-  await rm(`${labDir}/lab.json`, { force: true })
-  await rmdir(`${labDir}/disks`).catch(() => {})
+  const ours =
+    /^(lab\.json|spec\.json|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial)$|\.tmp-\d+$/
+  for (const sub of ['disks', ...(await listDir(labDir)).filter((d) => d.startsWith('vm-'))]) {
+    for (const file of await listDir(`${labDir}/${sub}`))
+      if (ours.test(file)) await rm(`${labDir}/${sub}/${file}`, { force: true })
+    await rmdir(`${labDir}/${sub}`).catch(() => {})
+  }
+  for (const file of await listDir(labDir))
+    if (ours.test(file)) await rm(`${labDir}/${file}`, { force: true })
   await rmdir(labDir).catch(() => {})
 }

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rm } from 'node:fs/promises'
+import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { KvmctlError } from '../errors.js'
 import { processState } from './process.js'
@@ -16,13 +16,18 @@ export async function lockLab(stateDir: string, lab: string, timeoutSeconds: num
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   const deadline = Date.now() + timeoutSeconds * 1000
   for (;;) {
+    // The pid is written first and the file linked into place: link() is atomic and fails on
+    // an existing lock, so nobody ever reads a lock file without its holder's pid.
+    const temporary = `${path}.${process.pid}`
+    await writeFile(temporary, `${process.pid}\n`, { mode: 0o600 })
     try {
-      const handle = await open(path, 'wx', 0o600)
-      await handle.writeFile(`${process.pid}\n`)
-      await handle.close()
+      await link(temporary, path)
+      await sweepDeadTemporaries(stateDir, lab)
       return { release: () => rm(path, { force: true }) }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    } finally {
+      await rm(temporary, { force: true })
     }
     const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10)
     if (!Number.isInteger(holder) || !(await isAlive(holder))) {
@@ -37,6 +42,16 @@ export async function lockLab(stateDir: string, lab: string, timeoutSeconds: num
       )
     }
     await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/** `<lab>.lock.<pid>` files of kvmctls killed while taking the lock. */
+async function sweepDeadTemporaries(stateDir: string, lab: string): Promise<void> {
+  const prefix = `${lab}.lock.`
+  for (const file of await readdir(stateDir).catch(() => [] as string[])) {
+    const pid = file.startsWith(prefix) ? Number(file.slice(prefix.length)) : Number.NaN
+    if (Number.isInteger(pid) && pid !== process.pid && !(await isAlive(pid)))
+      await rm(`${stateDir}/${file}`, { force: true })
   }
 }
 

@@ -1,6 +1,5 @@
 /** Columns padded to their widest cell; widths ignore colour codes. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
   const visible = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '').length
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ''))))
   const line = (cells: readonly string[]) =>
