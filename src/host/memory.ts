@@ -3,6 +3,7 @@ import type { HostSnapshot, NameConflict, ObservedResource } from '../model/snap
 import type { Address, Resource, Topology } from '../model/types.js'
 import { desiredUses } from '../plan/dependencies.js'
 import { desiredFields } from '../plan/fields.js'
+import type { Action } from '../plan/types.js'
 
 /** What the host reports for a resource once it exists exactly as desired. */
 export function observedFromDesired(resource: Resource, topology: Topology): ObservedResource {
@@ -35,6 +36,16 @@ export class MemoryHost {
       host.resources.set(resource.address, observedFromDesired(resource, topology))
     }
     return host
+  }
+
+  /** Carries out actions on this in-memory host, failing those named in `failOn`. */
+  stepRunner(topology: Topology, options: { failOn?: ReadonlySet<Address>; delayMs?: number } = {}) {
+    return async (action: Action): Promise<void> => {
+      await new Promise((resolve) => setTimeout(resolve, options.delayMs ?? 0))
+      if (options.failOn?.has(action.address)) throw new Error(`injected failure of ${action.address}`)
+      if (action.action === 'delete') this.resources.delete(action.address)
+      else this.resources.set(action.address, observedFromDesired(action.desired!, topology))
+    }
   }
 
   snapshot(): HostSnapshot {
