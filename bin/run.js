@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core'
-
-await execute({ dir: import.meta.url })
+// The kvmctl binary: the bundled CLI (npm run build makes it).
+const { run } = await import('../dist/bundle/kvmctl.js')
+await run(import.meta.url)

@@ -69,7 +69,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
     delete: async (a, ctx) => {
       const runDir = String(a.current!.handle.runDir)
       // Nothing to flush when all its disks go too (destroy): stop at once.
-      const graceful = losesAllDisks(a, ctx.plan) ? 0 : shutdownTimeout(a)
+      const graceful = losesAllDisks(a, ctx.plan) ? 'kill' : shutdownTimeout(a)
       await stopVm(runDir, graceful)
       await removeVmFiles(runDir)
     },
@@ -135,7 +135,7 @@ async function updateVm(action: Action, ctx: HostContext): Promise<void> {
   if (before !== after) {
     if (after === 'stopped') await stopVm(vm.runDir, shutdownTimeout(action))
     else if (before === 'stopped' || before === 'unresponsive') {
-      await stopVm(vm.runDir, 0)
+      await stopVm(vm.runDir, 'kill')
       await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, await vmRecord(vm, ctx))
       return
     } else if (after === 'paused') await pauseVm(vm.runDir)

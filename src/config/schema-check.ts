@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import type { ErrorObject, ValidateFunction } from 'ajv'
-import { topologySchema } from '../paths.js'
+import { topologySchema, VALIDATOR_PATH } from '../paths.js'
 import { AJV_OPTIONS, AJV_VOCABULARY } from './ajv-options.js'
 import type { KeyPath } from './load.js'
 import { didYouMean } from './suggest.js'
@@ -23,7 +23,7 @@ let validator: ValidateFunction | undefined
 function compiled(): ValidateFunction {
   if (validator) return validator
   try {
-    validator = require('./topology-validator.cjs') as ValidateFunction
+    validator = require(VALIDATOR_PATH) as ValidateFunction
   } catch {
     const { Ajv } = require('ajv') as typeof import('ajv')
     const ajv = new Ajv(AJV_OPTIONS)

@@ -1,16 +1,17 @@
-import { readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 
 /**
  * Is `pid` a live process started with `marker` among its arguments? A reused PID (another
  * program) is not ours, and a zombie (state Z, not yet reaped) is dead.
  */
 export async function isOurProcess(pid: number, marker: string): Promise<boolean> {
+  // Synchronous on purpose: /proc files are generated in memory, and 100 reads through libuv's
+  // four-thread pool cost more than reading them here.
   try {
-    const [cmdline, stat] = await Promise.all([
-      readFile(`/proc/${pid}/cmdline`, 'utf8'),
-      readFile(`/proc/${pid}/stat`, 'utf8'),
-    ])
-    return cmdline.split('\0').includes(marker) && processState(stat) !== 'Z'
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    return (
+      cmdline.split('\0').includes(marker) && processState(readFileSync(`/proc/${pid}/stat`, 'utf8')) !== 'Z'
+    )
   } catch {
     return false
   }
@@ -23,7 +24,7 @@ export function processState(stat: string): string {
 
 export async function readPidFile(path: string): Promise<number | null> {
   try {
-    const pid = Number.parseInt((await readFile(path, 'utf8')).trim(), 10)
+    const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10)
     return Number.isInteger(pid) && pid > 1 ? pid : null
   } catch {
     return null
@@ -34,7 +35,7 @@ export async function waitForExit(pid: number, marker: string, timeoutMs: number
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (!(await isOurProcess(pid, marker))) return true
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, 10))
   }
   return !(await isOurProcess(pid, marker))
 }

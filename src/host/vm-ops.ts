@@ -71,15 +71,18 @@ export async function startVm(
 
 /**
  * Stops a VM: ACPI power button and up to `gracefulSeconds` for the guest to shut down, then
- * QMP quit, then SIGKILL. A VM whose process is already gone is stopped.
+ * QMP quit, then SIGKILL. `'kill'` goes straight to SIGKILL: for a VM whose disks all go too,
+ * there is nothing to flush. A VM whose process is already gone is stopped.
  */
-export async function stopVm(runDir: string, gracefulSeconds: number): Promise<void> {
+export async function stopVm(runDir: string, gracefulSeconds: number | 'kill'): Promise<void> {
   const files = vmFiles(runDir)
   const pid = await readPidFile(files.pid)
+  if (pid !== null && gracefulSeconds === 'kill' && (await isOurProcess(pid, files.pid)))
+    process.kill(pid, 'SIGKILL')
   if (pid !== null && (await isOurProcess(pid, files.pid))) {
     const status = await qmpCommand<{ running: boolean }>(files.qmp, 'query-status').catch(() => null)
     // A paused guest cannot hear the power button.
-    if (gracefulSeconds > 0 && status?.running) {
+    if (gracefulSeconds !== 'kill' && gracefulSeconds > 0 && status?.running) {
       await qmpCommand(files.qmp, 'system_powerdown').catch(() => {})
       await waitForExit(pid, files.pid, gracefulSeconds * 1000)
     }
