@@ -1,7 +1,9 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { vmFiles } from '../config/resolve.js'
 import { KvmctlError } from '../errors.js'
+import { removeDhcp, startDhcp } from '../host/dhcp-ops.js'
 import { createDisk, deleteDisk, growDisk, recordDisk } from '../host/disk-ops.js'
+import { syncFirewall } from '../host/firewall-ops.js'
 import {
   attachTap,
   createBridge,
@@ -11,6 +13,7 @@ import {
   setBridgeMtu,
 } from '../host/network-ops.js'
 import type { Drive, HostCapabilities } from '../host/qemu-argv.js'
+import { shapeTap } from '../host/shaping-ops.js'
 import { type VmRecord, writeJson } from '../host/state.js'
 import { pauseVm, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
 import type { HostSnapshot } from '../model/snapshot.js'
@@ -32,20 +35,43 @@ type Step = (action: Action, ctx: HostContext) => Promise<void>
 /** What each action does on a real host, by resource type: registration, not a switch. */
 const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> = {
   network: {
-    create: (a, ctx) => createBridge(ctx.topology.lab, a.desired as Network),
-    update: async (a) => {
+    create: async (a, ctx) => {
       const network = a.desired as Network
-      for (const change of a.changes) {
-        if (change.field === 'mtu') await setBridgeMtu(network)
-        else if (change.field === 'cidr') await setBridgeAddress(network)
-        else throw new KvmctlError(`${a.address}: changing ${change.field} is not supported yet`)
+      await createBridge(ctx.topology.lab, network)
+      if (network.dhcp) await startDhcp(ctx.topology.lab, ctx.topology.labDir, network)
+      await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
+    },
+    update: async (a, ctx) => {
+      const network = a.desired as Network
+      const changed = new Set(a.changes.map((c) => c.field))
+      if (changed.has('mtu')) await setBridgeMtu(network)
+      if (changed.has('cidr')) await setBridgeAddress(network)
+      if (changed.has('nat') || changed.has('isolated') || changed.has('cidr')) {
+        await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
+      }
+      // dnsmasq's configuration follows the cidr, the reservations and NAT (router, DNS).
+      if (['dhcp', 'dhcp_hosts', 'cidr', 'nat'].some((f) => changed.has(f))) {
+        if (network.dhcp) await startDhcp(ctx.topology.lab, ctx.topology.labDir, network)
+        else await removeDhcp(ctx.topology.labDir, network.name)
       }
     },
-    delete: (a) => deleteLink(String(a.current!.handle.bridge)),
+    delete: async (a, ctx) => {
+      await removeDhcp(ctx.topology.labDir, a.name)
+      await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
+      await deleteLink(String(a.current!.handle.bridge))
+    },
   },
   tap: {
-    create: (a, ctx) => createTap(ctx.topology.lab, a.desired as Tap),
-    update: (a) => attachTap(a.desired as Tap),
+    create: async (a, ctx) => {
+      const tap = a.desired as Tap
+      await createTap(ctx.topology.lab, tap)
+      if (tap.rate || tap.netem) await shapeTap(tap)
+    },
+    update: async (a) => {
+      const tap = a.desired as Tap
+      await attachTap(tap)
+      if (a.changes.some((c) => c.field === 'rate' || c.field === 'netem')) await shapeTap(tap)
+    },
     delete: (a) => deleteLink(String(a.current!.handle.device)),
   },
   disk: {
@@ -142,6 +168,11 @@ async function updateVm(action: Action, ctx: HostContext): Promise<void> {
     else await resumeVm(vm.runDir)
   }
   await writeJson(vmFiles(vm.runDir).spec, await vmRecord(vm, ctx))
+}
+
+/** The networks the lab's firewall is for: none once the whole lab goes. */
+function firewallNetworks(ctx: HostContext): readonly Network[] {
+  return ctx.plan.destroy ? [] : ctx.topology.networks
 }
 
 function shutdownTimeout(action: Action): number {

@@ -2,6 +2,7 @@ import { BaseCommand } from '../base-command.js'
 import { vmFiles } from '../config/resolve.js'
 import { formatSize } from '../config/units.js'
 import { PlanError } from '../errors.js'
+import { type Lease, readLeases } from '../host/dhcp-ops.js'
 import { observe } from '../host/observe.js'
 import { diff } from '../plan/diff.js'
 import { show } from '../render/plan-text.js'
@@ -30,6 +31,12 @@ export default class Status extends BaseCommand<typeof Status> {
       if (!(error instanceof PlanError)) throw error
       problems = error.problems.map((p) => `${p.address}: ${p.message}`)
     }
+    // What each network's DHCP server handed out, by MAC.
+    const leasesByNetwork = new Map<string, Lease[]>()
+    for (const network of topology.networks.filter((n) => n.dhcp)) {
+      leasesByNetwork.set(network.name, await readLeases(topology.labDir, network.name))
+    }
+    const leases = new Map([...leasesByNetwork.values()].flat().map((l) => [l.mac, l]))
     const vms = topology.vms.map((vm) => {
       const o = found[vm.address]
       return {
@@ -38,7 +45,9 @@ export default class Status extends BaseCommand<typeof Status> {
         pid: (o?.handle.pid as number | null | undefined) ?? null,
         cpus: o ? Number(o.fields.cpus) : vm.cpus,
         memory: o ? String(o.fields.memory) : `${vm.memoryMiB}M`,
-        ips: topology.taps.filter((t) => t.vm === vm.name && t.ip).map((t) => t.ip!),
+        ips: topology.taps
+          .filter((t) => t.vm === vm.name)
+          .flatMap((t) => (t.ip ? [t.ip] : leases.has(t.mac) ? [leases.get(t.mac)!.ip] : [])),
         console: vmFiles(vm.runDir).serial,
         console_log: vmFiles(vm.runDir).log,
       }
@@ -52,6 +61,9 @@ export default class Status extends BaseCommand<typeof Status> {
         : Boolean(found[n.address]),
       address: (found[n.address]?.handle.hostAddress as string | null | undefined) ?? null,
       cidr: n.cidr,
+      dhcp: found[n.address]?.fields.dhcp === true,
+      nat: found[n.address]?.fields.nat === true,
+      leases: leasesByNetwork.get(n.name) ?? [],
     }))
     const taps = topology.taps.map((t) => ({
       name: t.name,
@@ -101,11 +113,13 @@ export default class Status extends BaseCommand<typeof Status> {
       ),
       '',
       renderTable(
-        ['NETWORK', 'BRIDGE', 'ADDRESS', 'PRESENT'],
+        ['NETWORK', 'BRIDGE', 'ADDRESS', 'DHCP', 'NAT', 'PRESENT'],
         networks.map((n) => [
           n.name,
           n.bridge + (n.external ? ' (external)' : ''),
           dash(n.address),
+          n.dhcp ? `yes (${n.leases.length} lease${n.leases.length === 1 ? '' : 's'})` : 'no',
+          n.nat ? 'yes' : 'no',
           n.present ? 'yes' : 'no',
         ]),
       ),

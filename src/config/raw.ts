@@ -27,6 +27,10 @@ export interface RawNic {
   network: string
   ip?: string
   mac?: string
+  rate?: string
+  delay?: number | string
+  jitter?: number | string
+  loss?: string
 }
 
 export interface RawVm {

@@ -3,9 +3,9 @@ import { stringify } from 'yaml'
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
 import { derivedMac, hostInterfaceName } from '../model/names.js'
 import type { Disk, Image, Network, Tap, Topology, Vm } from '../model/types.js'
-import { firstHost, formatCidr, formatIp, parseCidr } from './ipv4.js'
-import type { RawImage, RawTopology, RawVm } from './raw.js'
-import { parseDuration, parseSize } from './units.js'
+import { broadcast, type Cidr, cidrSize, firstHost, formatCidr, formatIp, parseCidr } from './ipv4.js'
+import type { RawImage, RawNic, RawTopology, RawVm } from './raw.js'
+import { formatRate, parseDuration, parseRate, parseSize } from './units.js'
 
 export const DEFAULTS = {
   cpus: 1,
@@ -58,6 +58,8 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
       cidr: cidr ? formatCidr(cidr) : null,
       hostAddress: cidr ? `${formatIp(firstHost(cidr))}/${cidr.prefix}` : null,
       dhcp: network.dhcp ?? false,
+      dhcpHosts: [],
+      dhcpRange: cidr && network.dhcp ? dhcpRange(cidr) : null,
       nat: network.nat ?? false,
       mtu: network.external ? null : (network.mtu ?? DEFAULTS.mtu),
     }
@@ -102,6 +104,8 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
         mac: (nic.mac ?? derivedMac(lab, name, index)).toLowerCase(),
         ip: nic.ip ?? null,
         mtu: network.mtu,
+        rate: nic.rate ? formatRate(parseRate(nic.rate)!) : null,
+        netem: netemOptions(nic),
       }
     })
     taps.push(...vmTaps)
@@ -139,7 +143,34 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
     })
   }
 
-  return { lab, file, stateDir: resolvePath(stateDir), labDir, images, networks, disks, taps, vms }
+  // Each network's DHCP reservations: the NICs on it that have an ip.
+  const withHosts = networks.map((n) => ({
+    ...n,
+    dhcpHosts: n.dhcp
+      ? taps
+          .filter((t) => t.network === n.name && t.ip)
+          .map((t) => ({ mac: t.mac, ip: t.ip! }))
+          .sort((a, b) => (a.mac < b.mac ? -1 : 1))
+      : [],
+  }))
+  return { lab, file, stateDir: resolvePath(stateDir), labDir, images, networks: withHosts, disks, taps, vms }
+}
+
+/** The upper half of the network, below its broadcast address: reservations usually sit lower. */
+function dhcpRange(cidr: Cidr): [string, string] {
+  const size = cidrSize(cidr)
+  return [formatIp(cidr.network + Math.max(2, size / 2)), formatIp(broadcast(cidr) - 1)]
+}
+
+/** netem's options in tc's words, in a fixed order, or null when the NIC asks for none. */
+function netemOptions(nic: RawNic): string | null {
+  const words: string[] = []
+  if (nic.delay !== undefined) {
+    words.push('delay', `${parseDuration(nic.delay)! * 1000}ms`)
+    if (nic.jitter !== undefined) words.push(`${parseDuration(nic.jitter)! * 1000}ms`)
+  }
+  if (nic.loss !== undefined) words.push('loss', nic.loss)
+  return words.length > 0 ? words.join(' ') : null
 }
 
 function resolveImage(

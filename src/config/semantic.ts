@@ -66,6 +66,9 @@ export function checkSemantics(data: unknown): Finding[] {
           `unknown network "${networkName}"${didYouMean(networkName, networks.keys())}`,
         )
       }
+      if (nic.jitter !== undefined && nic.delay === undefined)
+        problem(nicAt('jitter'), 'jitter varies a delay: add delay next to it')
+      for (const key of ['delay', 'jitter']) checkDuration(nic[key], nicAt(key), problem)
       if (typeof nic.mac === 'string') {
         checkMac(nic.mac, nicAt('mac'), problem)
         const mac = nic.mac.toLowerCase()

@@ -44,3 +44,22 @@ export function formatSize(bytes: number): string {
 export function formatMiB(mib: number): string {
   return formatSize(mib * MIB)
 }
+
+/** A tc rate (`10mbit`, `512kbit`, `1.5mbit`) in bits per second, or null. */
+export function parseRate(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit)$/.exec(text)
+  if (!match) return null
+  return Math.round(Number(match[1]) * { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 }[match[2] as 'bit'])
+}
+
+/** The one way kvmctl writes a rate, so that what the user wrote and what tc reports compare equal. */
+export function formatRate(bitsPerSecond: number): string {
+  for (const [unit, factor] of [
+    ['gbit', 1e9],
+    ['mbit', 1e6],
+    ['kbit', 1e3],
+  ] as const) {
+    if (bitsPerSecond >= factor && bitsPerSecond % factor === 0) return `${bitsPerSecond / factor}${unit}`
+  }
+  return `${bitsPerSecond}bit`
+}

@@ -6,11 +6,14 @@ import { vmFiles } from '../config/resolve.js'
 import { formatSize } from '../config/units.js'
 import { parseAddress } from '../model/address.js'
 import type { HostCapacity, HostSnapshot, ObservedResource } from '../model/snapshot.js'
-import type { Address, Topology } from '../model/types.js'
+import type { Address, Tap, Topology } from '../model/types.js'
+import { observeDhcp } from './dhcp-ops.js'
+import { observeFirewall } from './firewall-ops.js'
 import { type Link, linkConflicts, listLinks, ownedLinks } from './links.js'
 import { isOurProcess, readPidFile } from './process.js'
 import { readDiskFile } from './qcow2.js'
 import { qmpCommand } from './qmp.js'
+import { kernelHasQdisc, observeShaping } from './shaping-ops.js'
 import { type DiskRecord, listDir, readJson, type VmRecord } from './state.js'
 
 /**
@@ -19,15 +22,18 @@ import { type DiskRecord, listDir, readJson, type VmRecord } from './state.js'
  * each VM's process checked in /proc and asked over QMP), all in parallel.
  */
 export async function observe(topology: Topology): Promise<HostSnapshot> {
-  const [links, disks, vms, capacity] = await Promise.all([
+  const [links, disks, vms, capacity, firewall, shaping, dhcp] = await Promise.all([
     listLinks(),
     observeDisks(topology.labDir),
     observeVms(topology.labDir),
     observeCapacity(topology.stateDir),
+    observeFirewall(topology.lab),
+    observeShaping(),
+    observeDhcpServers(topology.labDir),
   ])
   const resources: Record<Address, ObservedResource> = {}
   for (const r of [
-    ...observeLinks(links, topology.lab),
+    ...observeLinks(links, topology.lab, { firewall, shaping, dhcp }),
     ...disks,
     ...vms.map((vm) => withTapCheck(vm, links)),
   ]) {
@@ -49,7 +55,7 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
         ? `external "${n.bridge}" is not a bridge on this host`
         : `external bridge "${n.bridge}" does not exist on this host; create it first (ip link add ${n.bridge} type bridge) or fix the name`,
     }))
-  problems.push(...(await missingImageFiles(topology)))
+  problems.push(...(await missingImageFiles(topology)), ...(await missingQdiscs(topology)))
   return {
     lab: topology.lab,
     resources,
@@ -85,7 +91,40 @@ async function missingImageFiles(topology: Topology): Promise<{ address: Address
   return (await Promise.all(checks)).filter((p) => p !== null)
 }
 
-function observeLinks(links: readonly Link[], lab: string): ObservedResource[] {
+/** The lab's other host services: its nftables table, the qdiscs on taps, its dnsmasqs. */
+interface Services {
+  readonly firewall: Set<string> | null
+  readonly shaping: Map<string, { rate: string | null; netem: string | null }>
+  readonly dhcp: Map<string, string[] | null>
+}
+
+async function observeDhcpServers(labDir: string): Promise<Map<string, string[] | null>> {
+  const networks = (await listDir(labDir))
+    .filter((d) => d.startsWith('net-'))
+    .map((d) => d.slice('net-'.length))
+  return new Map(await Promise.all(networks.map(async (n) => [n, await observeDhcp(labDir, n)] as const)))
+}
+
+/** Shaping the kernel cannot do fails the plan, naming the module, before anything changes. */
+async function missingQdiscs(topology: Topology): Promise<{ address: Address; message: string }[]> {
+  const problems: { address: Address; message: string }[] = []
+  const wanted: [kind: 'netem' | 'tbf', taps: Tap[], fields: string][] = [
+    ['netem', topology.taps.filter((t) => t.netem), 'delay, jitter and loss'],
+    ['tbf', topology.taps.filter((t) => t.rate && !t.netem), 'rate'],
+  ]
+  for (const [kind, taps, fields] of wanted) {
+    if (taps.length === 0 || (await kernelHasQdisc(kind))) continue
+    for (const tap of taps) {
+      problems.push({
+        address: tap.address,
+        message: `${fields} need the qdisc ${kind} (kernel module sch_${kind}), which this host's kernel does not have; load it (modprobe sch_${kind}), or remove ${fields} from vms.${tap.vm}.nics[${tap.index}]`,
+      })
+    }
+  }
+  return problems
+}
+
+function observeLinks(links: readonly Link[], lab: string, services: Services): ObservedResource[] {
   const owned = ownedLinks(links, lab)
   const networkOfBridge = new Map<string, Address>()
   for (const [address, link] of owned)
@@ -103,8 +142,10 @@ function observeLinks(links: readonly Link[], lab: string): ObservedResource[] {
         fields: {
           bridge: link.name,
           cidr: cidr ? formatCidr(cidr) : null,
-          dhcp: false,
-          nat: false,
+          dhcp: (services.dhcp.get(parsed.name) ?? null) !== null,
+          dhcp_hosts: services.dhcp.get(parsed.name) ?? null,
+          nat: services.firewall?.has(`kvmctl:${lab}:${address}:nat`) ?? false,
+          isolated: services.firewall?.has(`kvmctl:${lab}:${address}:isolated`) ?? false,
           mtu: link.mtu,
         },
         handle: { bridge: link.name, hostAddress: link.addresses[0] ?? null },
@@ -117,7 +158,13 @@ function observeLinks(links: readonly Link[], lab: string): ObservedResource[] {
         type: 'tap',
         name: parsed.name,
         // A tap that is down (its bridge was deleted, or by hand) is not attached, whatever its master.
-        fields: { device: link.name, bridge: link.up ? link.master : null, mtu: link.mtu },
+        fields: {
+          device: link.name,
+          bridge: link.up ? link.master : null,
+          mtu: link.mtu,
+          rate: services.shaping.get(link.name)?.rate ?? null,
+          netem: services.shaping.get(link.name)?.netem ?? null,
+        },
         handle: { device: link.name },
         uses: network ? [network] : [],
       })

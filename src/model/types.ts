@@ -25,6 +25,10 @@ export interface Network {
   /** The bridge's own address with prefix, the first host of the cidr. */
   readonly hostAddress: string | null
   readonly dhcp: boolean
+  /** Reservations: every NIC on this network with an ip, sorted by MAC. */
+  readonly dhcpHosts: readonly { readonly mac: string; readonly ip: string }[]
+  /** The dynamic range: the upper half of the cidr, below the broadcast address. */
+  readonly dhcpRange: readonly [string, string] | null
   readonly nat: boolean
   readonly mtu: number | null
 }
@@ -59,6 +63,10 @@ export interface Tap {
   readonly mac: string
   readonly ip: string | null
   readonly mtu: number | null
+  /** tc tbf on the tap (traffic to the guest), like 10mbit. */
+  readonly rate: string | null
+  /** tc netem options, like `delay 50ms 5ms loss 1%`, or null. */
+  readonly netem: string | null
 }
 
 /** A VM's view of one NIC: QEMU needs the tap's host name and the guest's MAC. */

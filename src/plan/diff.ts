@@ -94,6 +94,9 @@ export function diff(topology: Topology, snapshot: HostSnapshot, options: PlanOp
     actions: finalActions,
     summary,
     warnings: options.destroy ? [] : capacityWarnings(finalActions, snapshot.capacity),
+    notes: finalActions.some((a) => a.changes.some((c) => c.field === 'nat' && c.after === true))
+      ? ['NAT turns on IPv4 forwarding on this host (net.ipv4.ip_forward=1), and leaves it on.']
+      : [],
     lab_dir: topology.labDir,
     destroy: options.destroy === true,
   }

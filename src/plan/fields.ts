@@ -9,9 +9,17 @@ import type { Effect } from './types.js'
  */
 export const FIELD_EFFECTS: Readonly<Record<ResourceType, Readonly<Record<string, Effect>>>> = {
   // bridge and device are derived from lab and name and cannot change; they are shown on create.
-  network: { bridge: 'replace', cidr: 'in-place', dhcp: 'in-place', nat: 'in-place', mtu: 'in-place' },
+  network: {
+    bridge: 'replace',
+    cidr: 'in-place',
+    dhcp: 'in-place',
+    dhcp_hosts: 'in-place',
+    nat: 'in-place',
+    isolated: 'in-place',
+    mtu: 'in-place',
+  },
   disk: { format: 'replace', image: 'replace', size: 'in-place', protect: 'in-place' },
-  tap: { device: 'replace', bridge: 'in-place', mtu: 'in-place' },
+  tap: { device: 'replace', bridge: 'in-place', mtu: 'in-place', rate: 'in-place', netem: 'in-place' },
   vm: {
     image: 'replace',
     cpus: 'restart',
@@ -35,7 +43,10 @@ export function desiredFields(resource: Resource): Fields {
         bridge: resource.bridge,
         cidr: resource.cidr,
         dhcp: resource.dhcp,
+        dhcp_hosts: resource.dhcp ? resource.dhcpHosts.map((h) => `${h.mac}=${h.ip}`) : null,
         nat: resource.nat,
+        // The lab's firewall keeps every managed network's traffic on its bridge, but for NAT.
+        isolated: true,
         mtu: resource.mtu,
       }
     case 'disk':
@@ -47,7 +58,13 @@ export function desiredFields(resource: Resource): Fields {
         protect: resource.protect,
       }
     case 'tap':
-      return { device: resource.device, bridge: resource.bridge, mtu: resource.mtu }
+      return {
+        device: resource.device,
+        bridge: resource.bridge,
+        mtu: resource.mtu,
+        rate: resource.rate,
+        netem: resource.netem,
+      }
     case 'vm':
       return {
         image: resource.image,

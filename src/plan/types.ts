@@ -39,6 +39,8 @@ export interface Plan {
   readonly actions: readonly Action[]
   readonly summary: Summary
   readonly warnings: readonly string[]
+  /** What the plan does beyond its resources that a person should know (IPv4 forwarding...). */
+  readonly notes: readonly string[]
   /** The lab's directory in the state directory, which apply creates and destroy removes. */
   readonly lab_dir: string
   /** The plan removes the whole lab (destroy): apply also removes the lab's directory. */

@@ -33,6 +33,7 @@ export function renderPlan(plan: Plan, style: ChalkInstance): string {
     for (const action of plan.actions) lines.push(...renderAction(action, style), '')
     lines.push(summaryLine(plan, style))
   }
+  for (const note of plan.notes ?? []) lines.push(style.cyan(`Note: ${note}`))
   for (const warning of plan.warnings) lines.push(style.yellow(`Warning: ${warning}`))
   return lines.join('\n')
 }
