@@ -72,7 +72,8 @@ async function missingImageFiles(topology: Topology): Promise<{ address: Address
     .filter((image) => used.has(image.name))
     .flatMap((image) =>
       (['kernel', 'initrd', 'path'] as const)
-        .filter((key) => image[key] !== null)
+        // A url image's file is its download, which the plan refuses for now (diff.ts).
+        .filter((key) => image[key] !== null && !(key === 'path' && image.url))
         .map(async (key) => {
           const file = image[key]!
           if (
@@ -82,9 +83,7 @@ async function missingImageFiles(topology: Topology): Promise<{ address: Address
             )
           )
             return null
-          const fix = image.url
-            ? 'it is downloaded by `kvmctl image pull`'
-            : 'check the path, which is relative to the topology file'
+          const fix = 'check the path, which is relative to the topology file'
           return { address: `image/${image.name}`, message: `${key} ${file} does not exist; ${fix}` }
         }),
     )

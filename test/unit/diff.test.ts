@@ -5,6 +5,7 @@ import { PlanError } from '../../src/errors.js'
 import { MemoryHost } from '../../src/host/memory.js'
 import { emptySnapshot } from '../../src/model/snapshot.js'
 import { diff } from '../../src/plan/diff.js'
+import { FIELD_EFFECTS } from '../../src/plan/fields.js'
 import type { Plan } from '../../src/plan/types.js'
 
 const BASE = `
@@ -98,13 +99,6 @@ describe('planner', () => {
     ['kernel', 'tiny: { kernel: ./k,', 'tiny: { kernel: ./k3,', 'vm/web', 'restart'],
     ['nics', '[{ network: lan }]', '[{ network: lan, mac: 52:54:00:00:00:99 }]', 'vm/db', 'restart'],
     [
-      'cloud_init',
-      '    nics: [{ network: lan }]',
-      '    nics: [{ network: lan }]\n    cloud_init: { user_data: "#cloud-config" }',
-      'vm/db',
-      'restart',
-    ],
-    [
       'state',
       '    nics: [{ network: lan }]',
       '    nics: [{ network: lan }]\n    state: paused',
@@ -157,6 +151,15 @@ describe('planner', () => {
       assert.ok(action.changes.some((c) => c.effect === effect))
     })
   }
+
+  it('refuses cloud_init, which this version cannot build yet (its change would be a restart)', () => {
+    assert.equal(FIELD_EFFECTS.vm.cloud_init, 'restart')
+    const text = edit(
+      '    nics: [{ network: lan }]',
+      '    nics: [{ network: lan }]\n    cloud_init: { user_data: "#cloud-config" }',
+    )
+    assert.throws(() => planEdit(text), /vm\/db: cloud_init is not supported by this version of kvmctl yet/)
+  })
 
   it('changes memory for one VM only, with before and after', () => {
     const plan = planEdit(edit('  db:\n    image: tiny', '  db:\n    image: tiny\n    memory: 384M'))
