@@ -27,6 +27,12 @@ export function renderTable(lab: string, networks: readonly Network[]): string {
   }
   for (const n of managed) {
     const comment = q(ruleComment(lab, n, 'isolated'))
+    // Where br_netfilter is active, frames bridged between two taps also pass this hook, with
+    // the bridge as both ends: traffic that stays on its bridge is always let through.
+    forward.push(`    iifname ${q(n.bridge)} oifname ${q(n.bridge)} accept comment ${comment}`)
+  }
+  for (const n of managed) {
+    const comment = q(ruleComment(lab, n, 'isolated'))
     forward.push(
       `    iifname ${q(n.bridge)} drop comment ${comment}`,
       `    oifname ${q(n.bridge)} drop comment ${comment}`,
