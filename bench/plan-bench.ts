@@ -13,6 +13,7 @@ import { drivesOf } from '../src/apply/host-steps.js'
 import { topologyFromText } from '../src/config/index.js'
 import { qemuArgv } from '../src/host/qemu-argv.js'
 import { ownershipMarker } from '../src/model/names.js'
+import { removeNetns } from './netns.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const BIN = `${ROOT}bin/run.js`
@@ -108,13 +109,6 @@ try {
   )
   for (const row of rows) console.log(row)
 } finally {
-  for (const pid of spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' })
-    .stdout.split('\n')
-    .filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL')
-    } catch {}
-  }
-  spawnSync('ip', ['netns', 'del', netns])
+  removeNetns(netns)
   rmSync(dir, { recursive: true, force: true })
 }

@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process'
+import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { type CliResult, kvmctl, ROOT } from './cli.js'
+import type { Readable } from 'node:stream'
+import { BIN, type CliResult, kvmctl, ROOT } from './cli.js'
 
 export const GUEST = `${ROOT}examples/guest`
 
@@ -23,6 +24,15 @@ export class TestHost {
   /** kvmctl inside the namespace, with this sandbox's state directory. */
   kvmctl(args: readonly string[], options: { input?: string } = {}): Promise<CliResult> {
     return kvmctl([...args, '--state-dir', this.stateDir], { netns: this.netns, ...options })
+  }
+
+  /** kvmctl in the background, inside the namespace: `ip netns exec` execs it in place, so the
+   * child's pid is kvmctl's own (tests kill it). Its stderr is piped, the rest ignored. */
+  spawn(args: readonly string[]): ChildProcessByStdio<null, null, Readable> {
+    return spawn('ip', ['netns', 'exec', this.netns, BIN, ...args, '--state-dir', this.stateDir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', CI: '1' },
+    })
   }
 
   /** Writes a topology into the sandbox; `./guest/` points at the tiny guest. */

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { BIN } from '../helpers/cli.js'
 import { TestHost } from '../helpers/host.js'
 
 /**
@@ -33,24 +31,7 @@ describe('interrupted apply and destroy converge', () => {
   }
   const killAtStep = (command: 'apply' | 'destroy', step: number) =>
     new Promise<boolean>((resolve) => {
-      const child = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          host.netns,
-          BIN,
-          command,
-          '-f',
-          file,
-          '--state-dir',
-          host.stateDir,
-          '--auto-approve',
-          '--parallelism',
-          '1',
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', CI: '1' } },
-      )
+      const child = host.spawn([command, '-f', file, '--auto-approve', '--parallelism', '1'])
       let started = 0
       let killed = false
       child.stderr.setEncoding('utf8')

@@ -233,6 +233,30 @@ describe('networks: DHCP, NAT, isolation, shaping, external bridges', () => {
     assert.equal(bridge.ifalias, undefined)
   })
 
+  it('a dead dnsmasq is drift that apply repairs; a reservation change re-configures it in place', async () => {
+    const pidFile = `${host.stateDir}/nets/net-lan/dnsmasq.pid`
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL')
+    const drift = await host.kvmctl(['plan', '-f', nets])
+    assert.match(drift.stdout, /~ update in-place network\/lan\n\s+dhcp\s+false → true/)
+    assert.equal((await host.kvmctl(['apply', '-f', nets, '--auto-approve'])).code, 0)
+    assert.equal((await host.kvmctl(['plan', '-f', nets, '--detailed-exitcode'])).code, 0)
+
+    writeFileSync(
+      nets,
+      readFileSync(nets, 'utf8').replace(
+        'nics: [{ network: lan }]',
+        'nics: [{ network: lan, ip: 10.60.0.20 }]',
+      ),
+    )
+    const plan = await host.kvmctl(['plan', '-f', nets])
+    assert.match(plan.stdout, /~ update in-place network\/lan\n\s+dhcp_hosts/)
+    assert.match(plan.stdout, /Plan: 0 to create, 1 to update, 0 to restart/)
+    assert.equal((await host.kvmctl(['apply', '-f', nets, '--auto-approve'])).code, 0)
+    const conf = readFileSync(`${host.stateDir}/nets/net-lan/dnsmasq.conf`, 'utf8')
+    assert.match(conf, /^dhcp-host=[0-9a-f:]+,10\.60\.0\.20$/m)
+    assert.equal((await host.kvmctl(['plan', '-f', nets, '--detailed-exitcode'])).code, 0)
+  })
+
   it('destroy leaves no dnsmasq, no nft table and no link of the labs', async () => {
     for (const file of [nets, other])
       assert.equal((await host.kvmctl(['destroy', '-f', file, '--auto-approve'])).code, 0)

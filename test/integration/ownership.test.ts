@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { BIN } from '../helpers/cli.js'
 import { guestLine, TestHost, waitFor } from '../helpers/host.js'
 
 const NETWORKS_ONLY = `
@@ -89,26 +87,8 @@ describe('ownership, coexistence and concurrency', () => {
 
   it('a second apply of the same lab fails at once, naming the holder of the lock', async () => {
     const file = host.topology('c.yaml', twin('lab-c', 43))
-    const first = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        host.netns,
-        BIN,
-        'apply',
-        '-f',
-        file,
-        '--auto-approve',
-        '--wait',
-        '--state-dir',
-        host.stateDir,
-      ],
-      {
-        stdio: 'ignore',
-        env: { ...process.env, NO_COLOR: '1' },
-      },
-    )
+    const first = host.spawn(['apply', '-f', file, '--auto-approve', '--wait'])
+    first.stderr.resume()
     const exited = new Promise((resolve) => first.on('close', resolve))
     await waitFor('the first apply to take the lock', () => existsSync(`${host.stateDir}/lab-c.lock`), 10_000)
     const holder = readFileSync(`${host.stateDir}/lab-c.lock`, 'utf8').trim()
@@ -123,27 +103,9 @@ describe('ownership, coexistence and concurrency', () => {
 
   it('an apply killed with SIGKILL mid-way is finished by the next apply, and destroy leaves nothing', async () => {
     const file = host.example('quickstart.yaml')
-    // `ip netns exec` execs kvmctl in place: the pid we kill is kvmctl's own.
     for (const delayMs of [350, 450, 550]) {
-      const run = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          host.netns,
-          BIN,
-          'apply',
-          '-f',
-          file,
-          '--auto-approve',
-          '--state-dir',
-          host.stateDir,
-        ],
-        {
-          stdio: 'ignore',
-          env: { ...process.env, NO_COLOR: '1' },
-        },
-      )
+      const run = host.spawn(['apply', '-f', file, '--auto-approve'])
+      run.stderr.resume()
       const closed = new Promise((resolve) => run.on('close', resolve))
       await new Promise((resolve) => setTimeout(resolve, delayMs))
       run.kill('SIGKILL')

@@ -1,0 +1,13 @@
+import { spawnSync } from 'node:child_process'
+
+/** Ends every process in a benchmark's scratch namespace and deletes it. */
+export function removeNetns(netns: string): void {
+  for (const pid of spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL')
+    } catch {}
+  }
+  spawnSync('ip', ['netns', 'del', netns])
+}
