@@ -74,6 +74,29 @@ describe('interrupted apply and destroy converge', () => {
     })
   }
 
+  it('Ctrl-C (SIGINT) finishes the step in flight, starts no new one, exits 1; apply then converges', async () => {
+    const child = host.spawn(['apply', '-f', file, '--auto-approve', '--parallelism', '1'])
+    let stderr = ''
+    child.stderr.setEncoding('utf8')
+    child.stderr.on('data', (chunk: string) => {
+      const began = (stderr.match(/\.\.\.$/gm) ?? []).length
+      stderr += chunk
+      if (began < 2 && (stderr.match(/\.\.\.$/gm) ?? []).length >= 2) child.kill('SIGINT')
+    })
+    const code = await new Promise((resolve) => child.on('close', resolve))
+    assert.equal(code, 1, stderr)
+    assert.match(stderr, /Interrupted: finishing the steps in flight, starting no new ones/)
+    const started = stderr.match(/^(\S+): creating\.\.\.$/gm) ?? []
+    const finished = stderr.match(/^(\S+): created \(/gm) ?? []
+    assert.equal(started.length, 2, stderr)
+    assert.equal(finished.length, 2, 'the step in flight finished')
+    assert.match(stderr, /interrupted: 5 step\(s\) not started/)
+    const apply = await host.kvmctl(['apply', '-f', file, '--auto-approve'])
+    assert.equal(apply.code, 0, apply.stderr)
+    assert.match(apply.stdout, /Apply complete: 5 created/)
+    assert.equal((await host.kvmctl(['destroy', '-f', file, '--auto-approve'])).code, 0)
+  })
+
   for (let step = 1; step <= STEPS; step++) {
     it(`destroy killed at step ${step} of ${STEPS}: the next destroy leaves nothing`, async () => {
       assert.equal((await host.kvmctl(['apply', '-f', file, '--auto-approve'])).code, 0)
