@@ -94,7 +94,8 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     }
 
     if (!result.ok) throw applyError(result)
-    if (plan.destroy) await removeLabDir(topology.labDir)
+    // Only a whole destroy leaves debris to sweep; a targeted one keeps the rest of the lab's records.
+    if (plan.destroy && !options.targets?.length) await removeLabDir(topology.labDir)
     const s = plan.summary
     say(
       style.green(`${plan.destroy ? 'Destroy' : 'Apply'} complete: `) +

@@ -247,6 +247,12 @@ function withTapCheck(vm: ObservedResource, links: readonly Link[]): ObservedRes
   return { ...vm, fields: { ...vm.fields, nics: checked } }
 }
 
+/**
+ * How long a VM may take to answer QMP before it counts as unresponsive, which apply repairs by
+ * killing it: generous, since a busy TCG host can be slow, and a healthy QEMU answers in ms.
+ */
+const UNRESPONSIVE_AFTER_MS = 5000
+
 /** running or paused, from QMP; a process that does not answer is `unresponsive`. */
 async function liveState(qmpPath: string): Promise<string> {
   try {
@@ -254,7 +260,7 @@ async function liveState(qmpPath: string): Promise<string> {
       qmpPath,
       'query-status',
       undefined,
-      2000,
+      UNRESPONSIVE_AFTER_MS,
     )
     return status.running ? 'running' : 'paused'
   } catch {
