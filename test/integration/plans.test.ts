@@ -117,9 +117,29 @@ describe('saved plans, confirmation and machine output', () => {
     assert.match(strict.stderr, /4T of memory/)
   })
 
-  it('destroy removes both networks', async () => {
-    const result = await host.kvmctl(['destroy', '-f', file, '--auto-approve'])
+  it('destroy --lab removes the lab without its topology file, and nothing of another lab', async () => {
+    const other = host.topology(
+      'other.yaml',
+      NETS.replace('name: plans', 'name: keep').replace('10.50.0.0/24', '10.52.0.0/24'),
+    )
+    assert.equal((await host.kvmctl(['apply', '-f', other, '--auto-approve'])).code, 0)
+    assert.equal(owned().length, 2)
+    const result = await host.kvmctl([
+      'destroy',
+      '--lab',
+      'plans',
+      '-f',
+      '/nonexistent.yaml',
+      '--auto-approve',
+    ])
     assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stdout, /Destroy complete: .* 2 deleted\./)
     assert.deepEqual(owned(), [])
+    assert.equal(
+      host.links().filter((l) => l.ifalias?.startsWith('kvmctl:keep:')).length,
+      2,
+      'the other lab is untouched',
+    )
+    assert.equal((await host.kvmctl(['destroy', '-f', other, '--auto-approve'])).code, 0)
   })
 })
