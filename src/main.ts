@@ -1,9 +1,32 @@
-import { execute } from '@oclif/core'
+import { Errors, flush, run as runOclif } from '@oclif/core'
+import { COMMANDS } from './commands/index.js'
+import { didYouMean } from './config/suggest.js'
 
 export { COMMANDS } from './commands/index.js'
 
-/** The CLI: bin/run.js loads this file, bundled with oclif into one, because resolving and loading
- * a few hundred modules on every start cost more than the work of a `plan`. */
+/**
+ * The CLI: bin/run.js loads this file, bundled with oclif into one, because resolving and loading
+ * a few hundred modules on every start cost more than the work of a `plan`. Commands report their
+ * own errors (BaseCommand); what reaches here is oclif's (an unknown command), which exits 1 like
+ * every error: exit 2 means "changes found" (cli.md).
+ */
 export async function run(binUrl: string): Promise<void> {
-  await execute({ dir: binUrl })
+  try {
+    await runOclif(process.argv.slice(2), binUrl)
+    await flush()
+  } catch (error) {
+    if (error instanceof Errors.ExitError) {
+      process.exitCode = error.oclif.exit
+      return
+    }
+    const message = (error as Error).message
+    const unknown = /^command (\S+) not found/.exec(message)?.[1]
+    process.stderr.write(
+      unknown
+        ? `Error: unknown command "${unknown}"${didYouMean(unknown, Object.keys(COMMANDS))}\nHint: \`kvmctl --help\` lists the commands\n`
+        : `Error: ${message}\n`,
+    )
+    if (process.env.KVMCTL_DEBUG === '1') process.stderr.write(`${(error as Error).stack}\n`)
+    process.exitCode = 1
+  }
 }

@@ -31,8 +31,14 @@ export default class Init extends BaseCommand<typeof Init> {
     const schema = relative(dirname(file), SCHEMA_PATH)
     const guestScript = relative(process.cwd(), `${PACKAGE_ROOT}test/fixtures/build-tiny-guest.sh`)
     await writeFileAtomic(file, starter(this.flags.name, schema, guestScript), 0o644)
+    const guestDir = relative(process.cwd(), `${dirname(file)}/guest`) || '.'
     this.say(
-      `Wrote ${this.flags.file}. Next: \`kvmctl plan -f ${this.flags.file}\`, then \`kvmctl apply -f ${this.flags.file}\`.`,
+      [
+        `Wrote ${this.flags.file}. Next:`,
+        `  ${guestScript} ${guestDir}   # a tiny guest from Debian's packages (or edit images: in the file)`,
+        `  kvmctl plan -f ${this.flags.file}`,
+        `  kvmctl apply -f ${this.flags.file}`,
+      ].join('\n'),
     )
   }
 }

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { after, describe, it } from 'node:test'
+import { kvmctl, STACK_LINE } from '../helpers/cli.js'
+
+describe('the CLI without a host', () => {
+  const dir = mkdtempSync('/tmp/kc-')
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('init writes a starter that validates, and will not overwrite it without --force', async () => {
+    const file = `${dir}/kvmctl.yaml`
+    const init = await kvmctl(['init', '-f', file, '--name', 'starter'])
+    assert.equal(init.code, 0, init.stderr)
+    assert.match(init.stdout, /build-tiny-guest\.sh/)
+    assert.match(
+      readFileSync(file, 'utf8'),
+      /^# yaml-language-server: \$schema=.*schemas\/topology\.schema\.json$/m,
+    )
+    assert.equal((await kvmctl(['validate', '-f', file])).code, 0)
+    const again = await kvmctl(['init', '-f', file])
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /exists already/)
+    assert.doesNotMatch(again.stderr, STACK_LINE)
+    assert.equal((await kvmctl(['init', '-f', file, '--force'])).code, 0)
+  })
+
+  it('schema prints the JSON Schema', async () => {
+    const result = await kvmctl(['schema'])
+    assert.equal(result.code, 0)
+    const schema = JSON.parse(result.stdout)
+    assert.equal(schema.$schema, 'http://json-schema.org/draft-07/schema#')
+    assert.deepEqual(schema.required, ['name'])
+  })
+
+  it('graph draws Mermaid by default and DOT on request', async () => {
+    const mermaid = await kvmctl(['graph', '-f', 'examples/router.yaml'])
+    assert.match(mermaid.stdout, /^flowchart LR\n/)
+    assert.match(mermaid.stdout, /vm_router ---\|"10\.1\.0\.254"\| net_left/)
+    const dot = await kvmctl(['graph', '-f', 'examples/router.yaml', '--format', 'dot'])
+    assert.match(dot.stdout, /^graph "router" \{/)
+  })
+
+  it('an unknown flag or command is a short error, exit 1, no stack trace', async () => {
+    const flag = await kvmctl(['plan', '--frobnicate'])
+    assert.equal(flag.code, 1)
+    assert.doesNotMatch(flag.stderr, STACK_LINE)
+    const command = await kvmctl(['plna'])
+    assert.equal(command.code, 1, 'exit 2 is kept for "changes found"')
+    assert.match(command.stderr, /unknown command "plna" \(did you mean "plan"\?\)/)
+    assert.doesNotMatch(command.stderr, STACK_LINE)
+  })
+})
