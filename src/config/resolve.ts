@@ -47,6 +47,17 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
     images[name] = resolveImage(name, image, fromFile, resolvePath(stateDir))
   }
 
+  // DHCP reservations: every NIC with an ip, by network, sorted by MAC.
+  const reservations = new Map<string, { mac: string; ip: string }[]>()
+  for (const [vm, spec] of Object.entries(raw.vms ?? {})) {
+    for (const [index, nic] of (spec.nics ?? []).entries()) {
+      if (!nic.ip) continue
+      const list = reservations.get(nic.network) ?? []
+      list.push({ mac: nicMac(lab, vm, index, nic), ip: nic.ip })
+      reservations.set(nic.network, list)
+    }
+  }
+
   const networks: Network[] = Object.entries(raw.networks ?? {}).map(([name, network]) => {
     const cidr = network.cidr ? parseCidr(network.cidr) : null
     return {
@@ -58,7 +69,7 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
       cidr: cidr ? formatCidr(cidr) : null,
       hostAddress: cidr ? `${formatIp(firstHost(cidr))}/${cidr.prefix}` : null,
       dhcp: network.dhcp ?? false,
-      dhcpHosts: [],
+      dhcpHosts: network.dhcp ? (reservations.get(name) ?? []).sort((a, b) => (a.mac < b.mac ? -1 : 1)) : [],
       dhcpRange: cidr && network.dhcp ? dhcpRange(cidr) : null,
       nat: network.nat ?? false,
       mtu: network.external ? null : (network.mtu ?? DEFAULTS.mtu),
@@ -101,7 +112,7 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
         device: hostInterfaceName('tap', lab, tapName(name, index)),
         network: network.name,
         bridge: network.bridge,
-        mac: (nic.mac ?? derivedMac(lab, name, index)).toLowerCase(),
+        mac: nicMac(lab, name, index, nic),
         ip: nic.ip ?? null,
         mtu: network.mtu,
         rate: nic.rate ? formatRate(parseRate(nic.rate)!) : null,
@@ -143,17 +154,12 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
     })
   }
 
-  // Each network's DHCP reservations: the NICs on it that have an ip.
-  const withHosts = networks.map((n) => ({
-    ...n,
-    dhcpHosts: n.dhcp
-      ? taps
-          .filter((t) => t.network === n.name && t.ip)
-          .map((t) => ({ mac: t.mac, ip: t.ip! }))
-          .sort((a, b) => (a.mac < b.mac ? -1 : 1))
-      : [],
-  }))
-  return { lab, file, stateDir: resolvePath(stateDir), labDir, images, networks: withHosts, disks, taps, vms }
+  return { lab, file, stateDir: resolvePath(stateDir), labDir, images, networks, disks, taps, vms }
+}
+
+/** A NIC's MAC: the one the file gives, or a stable one derived from lab, VM and NIC index. */
+function nicMac(lab: string, vm: string, index: number, nic: RawNic): string {
+  return (nic.mac ?? derivedMac(lab, vm, index)).toLowerCase()
 }
 
 /** The upper half of the network, below its broadcast address: reservations usually sit lower. */

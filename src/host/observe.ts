@@ -22,7 +22,7 @@ import { type DiskRecord, listDir, readJson, type VmRecord } from './state.js'
  * each VM's process checked in /proc and asked over QMP), all in parallel.
  */
 export async function observe(topology: Topology): Promise<HostSnapshot> {
-  const [links, disks, vms, capacity, firewall, shaping, dhcp] = await Promise.all([
+  const [links, disks, vms, capacity, firewall, shaping, dhcp, missingFiles] = await Promise.all([
     listLinks(),
     observeDisks(topology.labDir),
     observeVms(topology.labDir),
@@ -30,6 +30,7 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
     observeFirewall(topology.lab),
     observeShaping(),
     observeDhcpServers(topology.labDir),
+    missingImageFiles(topology),
   ])
   const resources: Record<Address, ObservedResource> = {}
   for (const r of [
@@ -55,7 +56,7 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
         ? `external "${n.bridge}" is not a bridge on this host`
         : `external bridge "${n.bridge}" does not exist on this host; create it first (ip link add ${n.bridge} type bridge) or fix the name`,
     }))
-  problems.push(...(await missingImageFiles(topology)), ...(await missingQdiscs(topology)))
+  problems.push(...missingFiles, ...(await missingQdiscs(topology, shaping)))
   return {
     lab: topology.lab,
     resources,
@@ -76,15 +77,13 @@ async function missingImageFiles(topology: Topology): Promise<{ address: Address
         .filter((key) => image[key] !== null && !(key === 'path' && image.url))
         .map(async (key) => {
           const file = image[key]!
-          if (
-            await access(file).then(
-              () => true,
-              () => false,
-            )
+          const exists = await access(file).then(
+            () => true,
+            () => false,
           )
-            return null
-          const fix = 'check the path, which is relative to the topology file'
-          return { address: `image/${image.name}`, message: `${key} ${file} does not exist; ${fix}` }
+          if (exists) return null
+          const message = `${key} ${file} does not exist; check the path, which is relative to the topology file`
+          return { address: `image/${image.name}`, message }
         }),
     )
   return (await Promise.all(checks)).filter((p) => p !== null)
@@ -104,12 +103,22 @@ async function observeDhcpServers(labDir: string): Promise<Map<string, string[] 
   return new Map(await Promise.all(networks.map(async (n) => [n, await observeDhcp(labDir, n)] as const)))
 }
 
-/** Shaping the kernel cannot do fails the plan, naming the module, before anything changes. */
-async function missingQdiscs(topology: Topology): Promise<{ address: Address; message: string }[]> {
+/**
+ * Shaping the kernel cannot do fails the plan, naming the module, before anything changes. Only
+ * shaping still to be made is probed: a qdisc already on its tap shows the kernel has it.
+ */
+async function missingQdiscs(
+  topology: Topology,
+  shaping: Services['shaping'],
+): Promise<{ address: Address; message: string }[]> {
   const problems: { address: Address; message: string }[] = []
+  const toMake = topology.taps.filter((t) => {
+    const now = shaping.get(t.device)
+    return (t.rate || t.netem) && !(now && now.rate === t.rate && now.netem === t.netem)
+  })
   const wanted: [kind: 'netem' | 'tbf', taps: Tap[], fields: string][] = [
-    ['netem', topology.taps.filter((t) => t.netem), 'delay, jitter and loss'],
-    ['tbf', topology.taps.filter((t) => t.rate && !t.netem), 'rate'],
+    ['netem', toMake.filter((t) => t.netem), 'delay, jitter and loss'],
+    ['tbf', toMake.filter((t) => t.rate && !t.netem), 'rate'],
   ]
   for (const [kind, taps, fields] of wanted) {
     if (taps.length === 0 || (await kernelHasQdisc(kind))) continue

@@ -72,6 +72,13 @@ export class TestHost {
   }
 }
 
+/** Replaces `from` with `to` in a topology file; a `from` that is not there fails the test. */
+export function editFile(path: string, from: string, to: string): void {
+  const text = readFileSync(path, 'utf8')
+  if (!text.includes(from)) throw new Error(`${path} does not contain ${JSON.stringify(from)}`)
+  writeFileSync(path, text.replace(from, to))
+}
+
 /** The guest's last machine-readable line of a kind, parsed into key=value pairs. */
 export function guestLine(log: string, kind: 'ready' | 'ping'): Record<string, string> | null {
   const lines = log.split(/\r?\n/).filter((l) => l.startsWith(`KVMCTL-GUEST ${kind}`))

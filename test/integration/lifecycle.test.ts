@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { guestLine, TestHost } from '../helpers/host.js'
+import { editFile, guestLine, TestHost } from '../helpers/host.js'
 
 // The quickstart lab through its whole life, on a real host: two tiny guests on one bridge.
 describe('quickstart lab on a real host', () => {
@@ -9,11 +9,7 @@ describe('quickstart lab on a real host', () => {
   let file: string
   const log = (vm: string) => readFileSync(`${host.stateDir}/quickstart/vm-${vm}/serial.log`, 'utf8')
   const pid = (vm: string) => Number(readFileSync(`${host.stateDir}/quickstart/vm-${vm}/qemu.pid`, 'utf8'))
-  const edit = (from: string, to: string) => {
-    const text = readFileSync(file, 'utf8')
-    assert.ok(text.includes(from), `the topology has ${from}`)
-    writeFileSync(file, text.replace(from, to))
-  }
+  const edit = (from: string, to: string) => editFile(file, from, to)
 
   before(() => {
     host = new TestHost()

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { guestLine, TestHost, waitFor } from '../helpers/host.js'
+import { editFile, guestLine, TestHost, waitFor } from '../helpers/host.js'
 
 const IMAGE =
   'images: { tiny: { kernel: ./guest/vmlinuz, initrd: ./guest/initrd.gz, cmdline: console=ttyS0 quiet } }'
@@ -162,12 +162,10 @@ describe('networks: DHCP, NAT, isolation, shaping, external bridges', () => {
 
   it('a NIC with rate: 1mbit slows a transfer to about that rate; removing it restores speed in place', async (t) => {
     const fast = await measureMbit()
-    writeFileSync(
+    editFile(
       nets,
-      readFileSync(nets, 'utf8').replace(
-        'nics: [{ network: lan, ip: 10.60.0.10 }]',
-        'nics: [{ network: lan, ip: 10.60.0.10, rate: 1mbit }]',
-      ),
+      'nics: [{ network: lan, ip: 10.60.0.10 }]',
+      'nics: [{ network: lan, ip: 10.60.0.10, rate: 1mbit }]',
     )
     const plan = await host.kvmctl(['plan', '-f', nets])
     assert.match(
@@ -183,7 +181,7 @@ describe('networks: DHCP, NAT, isolation, shaping, external bridges', () => {
       `shaped to about 1 mbit/s: ${slow.toFixed(2)} (unshaped ${fast.toFixed(1)})`,
     )
     assert.ok(fast > 10 * slow, `unshaped is much faster: ${fast.toFixed(1)} mbit/s`)
-    writeFileSync(nets, readFileSync(nets, 'utf8').replace(', rate: 1mbit }', ' }'))
+    editFile(nets, ', rate: 1mbit }', ' }')
     assert.equal((await host.kvmctl(['apply', '-f', nets, '--auto-approve'])).code, 0)
     const again = await measureMbit()
     assert.ok(again > 10 * slow, `full speed again: ${again.toFixed(1)} mbit/s`)
@@ -241,13 +239,7 @@ describe('networks: DHCP, NAT, isolation, shaping, external bridges', () => {
     assert.equal((await host.kvmctl(['apply', '-f', nets, '--auto-approve'])).code, 0)
     assert.equal((await host.kvmctl(['plan', '-f', nets, '--detailed-exitcode'])).code, 0)
 
-    writeFileSync(
-      nets,
-      readFileSync(nets, 'utf8').replace(
-        'nics: [{ network: lan }]',
-        'nics: [{ network: lan, ip: 10.60.0.20 }]',
-      ),
-    )
+    editFile(nets, 'nics: [{ network: lan }]', 'nics: [{ network: lan, ip: 10.60.0.20 }]')
     const plan = await host.kvmctl(['plan', '-f', nets])
     assert.match(plan.stdout, /~ update in-place network\/lan\n\s+dhcp_hosts/)
     assert.match(plan.stdout, /Plan: 0 to create, 1 to update, 0 to restart/)

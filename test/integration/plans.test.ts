@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { STACK_LINE } from '../helpers/cli.js'
-import { TestHost } from '../helpers/host.js'
+import { editFile, TestHost } from '../helpers/host.js'
 
 const NETS = `
 name: plans
@@ -73,7 +73,7 @@ describe('saved plans, confirmation and machine output', () => {
     assert.deepEqual(owned(), ['kvmctl:plans:network/wire'], 'nothing was changed')
 
     assert.equal((await host.kvmctl(['plan', '-f', file, '--out', planFile])).code, 0)
-    writeFileSync(file, readFileSync(file, 'utf8').replace('cidr: 10.50.0.0/24', 'cidr: 10.51.0.0/24'))
+    editFile(file, 'cidr: 10.50.0.0/24', 'cidr: 10.51.0.0/24')
     const edited = await host.kvmctl(['apply', planFile, '-f', file, '--auto-approve'])
     assert.equal(edited.code, 1)
     assert.match(edited.stderr, /the topology changed since/)
