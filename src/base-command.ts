@@ -1,8 +1,9 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
 import type { ChalkInstance } from 'chalk'
 import { loadTopology } from './config/index.js'
+import { didYouMean } from './config/suggest.js'
 import { KvmctlError, TopologyError } from './errors.js'
-import type { Topology } from './model/types.js'
+import type { Topology, Vm } from './model/types.js'
 import { makeStyle } from './render/style.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -48,6 +49,18 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected async topology(): Promise<Topology> {
     return (await loadTopology(this.flags.file, this.flags['state-dir'])).topology
+  }
+
+  /** A VM of the topology by name, or an error that suggests the nearest name. */
+  protected vmNamed(topology: Topology, name: string): Vm {
+    const vm = topology.vms.find((v) => v.name === name)
+    if (vm) return vm
+    throw new KvmctlError(
+      `lab "${topology.lab}" has no VM "${name}"${didYouMean(
+        name,
+        topology.vms.map((v) => v.name),
+      )}`,
+    )
   }
 
   /** Data for machines: one JSON document on stdout. */

@@ -13,7 +13,9 @@ import {
   setBridgeMtu,
 } from '../host/network-ops.js'
 import type { Drive, HostCapabilities } from '../host/qemu-argv.js'
+import { buildSeed, seedPath } from '../host/seed-ops.js'
 import { shapeTap } from '../host/shaping-ops.js'
+import { removeVmKeys } from '../host/ssh-keys.js'
 import { type VmRecord, writeJson } from '../host/state.js'
 import { pauseVm, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
 import type { HostSnapshot } from '../model/snapshot.js'
@@ -98,6 +100,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       const graceful = losesAllDisks(a, ctx.plan) ? 'kill' : shutdownTimeout(a)
       await stopVm(runDir, graceful)
       await removeVmFiles(runDir)
+      await removeVmKeys(ctx.topology.lab, ctx.topology.labDir, a.name)
     },
   },
 }
@@ -130,12 +133,24 @@ async function vmRecord(vm: Vm, ctx: HostContext): Promise<VmRecord> {
   return { address: vm.address, fields, state: String(state), uses: desiredUses(vm, ctx.topology), taps }
 }
 
-/** The VM's disks in order, boot disk first, as QEMU block nodes disk0, disk1, ... */
+/**
+ * The VM's disks in order, boot disk first, as QEMU block nodes disk0, disk1, ..., then its
+ * cloud-init seed, last, so that adding one never renames the guest's data disks.
+ */
 export function drivesOf(vm: Vm, topology: Topology): Drive[] {
-  return [vm.bootDisk, ...vm.disks].map((address, index) => {
+  const drives: Drive[] = [vm.bootDisk, ...vm.disks].map((address, index) => {
     const disk = topology.disks.find((d) => d.address === address)!
     return { path: disk.path, format: disk.format, node: `disk${index}` }
   })
+  if (vm.cloudInit) drives.push({ path: seedPath(vm.runDir), format: 'raw', node: 'seed', readOnly: true })
+  return drives
+}
+
+/** Starts the VM's QEMU, its cloud-init seed built first (anew: its content may have changed). */
+async function launch(vm: Vm, ctx: HostContext, record: VmRecord): Promise<void> {
+  await mkdir(vm.runDir, { recursive: true, mode: 0o700 })
+  if (vm.cloudInit) await buildSeed(ctx.topology.lab, ctx.topology.labDir, vm)
+  await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, record)
 }
 
 async function startOrRecord(vm: Vm, ctx: HostContext): Promise<void> {
@@ -145,7 +160,7 @@ async function startOrRecord(vm: Vm, ctx: HostContext): Promise<void> {
     await writeJson(vmFiles(vm.runDir).spec, record)
     return
   }
-  await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, record)
+  await launch(vm, ctx, record)
 }
 
 async function restartVm(action: Action, ctx: HostContext): Promise<void> {
@@ -162,7 +177,7 @@ async function updateVm(action: Action, ctx: HostContext): Promise<void> {
     if (after === 'stopped') await stopVm(vm.runDir, shutdownTimeout(action))
     else if (before === 'stopped' || before === 'unresponsive') {
       await stopVm(vm.runDir, 'kill')
-      await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, await vmRecord(vm, ctx))
+      await launch(vm, ctx, await vmRecord(vm, ctx))
       return
     } else if (after === 'paused') await pauseVm(vm.runDir)
     else await resumeVm(vm.runDir)

@@ -1,7 +1,11 @@
 import { open, stat } from 'node:fs/promises'
 import { connect } from 'node:net'
+import { CLOUD_INIT_WAIT } from '../cloud-init/documents.js'
 import { vmFiles } from '../config/resolve.js'
-import { KvmctlError } from '../errors.js'
+import { HostCommandError, KvmctlError } from '../errors.js'
+import { vmAddress } from '../host/addresses.js'
+import { run } from '../host/exec.js'
+import { sshOptions } from '../host/ssh-keys.js'
 import type { Topology, Vm } from '../model/types.js'
 
 /** Where each VM's console log ended before apply: a restarted VM must be ready anew. */
@@ -41,24 +45,73 @@ async function waitOne(topology: Topology, vm: Vm, offset: number, signal?: Abor
   const ready = vm.ready!
   const deadline = Date.now() + ready.timeoutSeconds * 1000
   const pattern = ready.serial !== null ? new RegExp(ready.serial, 'm') : null
-  const ip = topology.taps.find((t) => t.vm === vm.name && t.ip)?.ip ?? null
+  let ip: string | null = null
   let serialSeen = pattern === null
   let tcpSeen = ready.tcp === null
+  let sshSeen = ready.ssh === null
+  let sshLast = 'no ssh server answered yet'
   while (Date.now() < deadline && !signal?.aborted) {
     if (!serialSeen) serialSeen = pattern!.test(await readFrom(vmFiles(vm.runDir).log, offset))
+    // The address may come from a DHCP lease that the guest has not asked for yet.
+    if (!(tcpSeen && sshSeen)) ip ??= await vmAddress(topology, vm)
     if (!tcpSeen && ip) tcpSeen = await tcpOpen(ip, ready.tcp!)
-    if (serialSeen && tcpSeen) return
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    // ssh last: a login is the dearest probe, and sshd listening (port 22) comes first.
+    if (!sshSeen && ip && serialSeen && tcpSeen && (await tcpOpen(ip, 22))) {
+      const probe = await sshProbe(topology, vm, ip, deadline)
+      sshSeen = probe.ok
+      sshLast = probe.detail
+      if (probe.fatal) {
+        throw new KvmctlError(
+          `vm/${vm.name} will not be ready: \`${ready.ssh}\` over ssh ${probe.detail}`,
+          `look inside with \`kvmctl ssh ${vm.name} -- sudo cloud-init status --long\``,
+        )
+      }
+    }
+    if (serialSeen && tcpSeen && sshSeen) return
+    await new Promise((resolve) => setTimeout(resolve, ready.ssh !== null ? 1000 : 250))
   }
+  const address = ip ?? '(no address yet: no ip in the topology and no DHCP lease)'
   const waitedFor = [
     !serialSeen ? `serial /${ready.serial}/` : null,
-    !tcpSeen ? (ip ? `tcp ${ip}:${ready.tcp}` : `tcp ${ready.tcp} (the VM has no ip to try)`) : null,
+    !tcpSeen ? `tcp ${address}:${ready.tcp}` : null,
+    !sshSeen ? `ssh ${vm.sshUser}@${address} \`${ready.ssh}\` (${sshLast})` : null,
   ].filter(Boolean)
   const tail = (await readFrom(vmFiles(vm.runDir).log, 0)).split(/\r?\n/).slice(-21, -1)
   throw new KvmctlError(
     `vm/${vm.name} was not ready after ${ready.timeoutSeconds}s: waited for ${waitedFor.join(' and ')}\n` +
       `last console lines of vm/${vm.name}:\n${tail.map((l) => `  | ${l}`).join('\n')}`,
   )
+}
+
+/**
+ * Logs in with the lab's key and runs the ready command. ssh's own failures (exit 255: no
+ * connection, key not installed yet) mean "not yet"; so does a failing user command. cloud-init
+ * reporting an error is final: waiting longer would not change it.
+ */
+async function sshProbe(
+  topology: Topology,
+  vm: Vm,
+  ip: string,
+  deadline: number,
+): Promise<{ ok: boolean; fatal: boolean; detail: string }> {
+  const command = vm.ready!.ssh!
+  const argv = [...sshOptions(topology.lab, topology.labDir, vm.name), `${vm.sshUser}@${ip}`, command]
+  try {
+    await run('ssh', argv, { timeoutMs: Math.max(1000, deadline - Date.now()) })
+    return { ok: true, fatal: false, detail: 'ok' }
+  } catch (error) {
+    if (!(error instanceof HostCommandError)) throw error
+    const said = error.stderr.trim().split('\n').slice(-1)[0] || `exit code ${error.exitCode}`
+    if (error.exitCode === 255) return { ok: false, fatal: false, detail: `ssh: ${said}` }
+    // Newer cloud-init exits 2 when it finished with warnings only ("degraded done").
+    if (command === CLOUD_INIT_WAIT && error.exitCode === 2) return { ok: true, fatal: false, detail: 'ok' }
+    const fatal = command === CLOUD_INIT_WAIT && error.exitCode === 1
+    return {
+      ok: false,
+      fatal,
+      detail: fatal ? 'says cloud-init finished with errors' : `exit code ${error.exitCode}: ${said}`,
+    }
+  }
 }
 
 async function readFrom(path: string, offset: number): Promise<string> {

@@ -11,6 +11,7 @@ import { diff } from '../plan/diff.js'
 import { fingerprint, topologyHash } from '../plan/fingerprint.js'
 import type { Plan } from '../plan/types.js'
 import { renderPlan } from '../render/plan-text.js'
+import { downloadImages } from './downloads.js'
 import { type ApplyResult, execute } from './executor.js'
 import { hostStepRunner } from './host-steps.js'
 import { lineProgress, listrProgress } from './progress.js'
@@ -65,8 +66,10 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
         ),
       )
     }
-    if (!options.destroy)
+    if (!options.destroy) {
+      await downloadImages(topology, snapshot.downloads ?? [], style, (text) => process.stderr.write(text))
       await writeJson(`${topology.labDir}/lab.json`, { lab: topology.lab, file: topology.file })
+    }
     const offsets = await consoleOffsets(topology)
 
     const interrupt = new AbortController()
@@ -191,8 +194,8 @@ function applyError(result: ApplyResult): KvmctlError {
  */
 async function removeLabDir(labDir: string): Promise<void> {
   const ours =
-    /^(lab\.json|spec\.json|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial)$|\.tmp-\d+$/
-  for (const sub of ['disks', ...(await listDir(labDir)).filter((d) => d.startsWith('vm-'))]) {
+    /^(lab\.json|spec\.json|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|seed\.iso|id_ed25519(\.pub)?|host-[a-z0-9-]+(\.pub)?|known_hosts|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial(\.pub)?)$|\.tmp-\d+$/
+  for (const sub of ['disks', 'ssh', ...(await listDir(labDir)).filter((d) => d.startsWith('vm-'))]) {
     for (const file of await listDir(`${labDir}/${sub}`))
       if (ours.test(file)) await rm(`${labDir}/${sub}/${file}`, { force: true })
     await rmdir(`${labDir}/${sub}`).catch(() => {})

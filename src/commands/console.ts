@@ -2,7 +2,6 @@ import { connect } from 'node:net'
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
 import { vmFiles } from '../config/resolve.js'
-import { didYouMean } from '../config/suggest.js'
 import { KvmctlError } from '../errors.js'
 
 const DETACH = 0x1d // Ctrl-]
@@ -26,15 +25,7 @@ export default class Console extends BaseCommand<typeof Console> {
   async run(): Promise<void> {
     const { args } = await this.parse(Console)
     const topology = await this.topology()
-    const vm = topology.vms.find((v) => v.name === args.vm)
-    if (!vm) {
-      throw new KvmctlError(
-        `lab "${topology.lab}" has no VM "${args.vm}"${didYouMean(
-          args.vm,
-          topology.vms.map((v) => v.name),
-        )}`,
-      )
-    }
+    const vm = this.vmNamed(topology, args.vm)
     const path = vmFiles(vm.runDir).serial
     const socket = connect(path)
     await new Promise<void>((resolve, reject) => {

@@ -51,7 +51,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       this.bridge(),
       tool('dnsmasq (DHCP)', 'dnsmasq', ['--version'], 'dnsmasq-base', true),
       tool('nft (NAT)', 'nft', ['--version'], 'nftables', true),
-      this.iso(),
+      tool('genisoimage (cloud-init seeds)', 'genisoimage', ['-version'], 'genisoimage', true),
+      tool('ssh, ssh-keygen (lab keys)', 'ssh', ['-V'], 'openssh-client', true),
       this.stateDir(),
     ])
     const failed = checks.filter((c) => !c.ok && !c.warning)
@@ -61,7 +62,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       for (const c of checks) {
         const mark = c.ok ? s.green('✓') : c.warning ? s.yellow('!') : s.red('✗')
         this.say(
-          `${mark} ${c.name.padEnd(16)} ${c.detail}${c.fix ? s.dim(`\n  ${' '.repeat(16)} fix: ${c.fix}`) : ''}`,
+          `${mark} ${c.name.padEnd(30)} ${c.detail}${c.fix ? s.dim(`\n  ${' '.repeat(30)} fix: ${c.fix}`) : ''}`,
         )
       }
     }
@@ -119,20 +120,6 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
           detail: 'no bridge support found',
           fix: 'modprobe bridge (CONFIG_BRIDGE)',
         }
-  }
-
-  private async iso(): Promise<Check> {
-    for (const file of ['genisoimage', 'xorriso', 'mkisofs']) {
-      const found = await version(file, ['-version'])
-      if (found) return { name: 'ISO builder', ok: true, detail: `${file}: ${found}` }
-    }
-    return {
-      name: 'ISO builder',
-      ok: false,
-      warning: true,
-      detail: 'none found (needed for cloud-init seeds)',
-      fix: 'apt-get install genisoimage',
-    }
   }
 
   private async stateDir(): Promise<Check> {

@@ -3,9 +3,14 @@ import Console from './console.js'
 import Destroy from './destroy.js'
 import Doctor from './doctor.js'
 import Graph from './graph.js'
+import ImageList from './image/list.js'
+import ImagePrune from './image/prune.js'
+import ImagePull from './image/pull.js'
 import Init from './init.js'
 import Plan from './plan.js'
 import Schema from './schema.js'
+import Ssh from './ssh.js'
+import SshConfig from './ssh-config.js'
 import Status from './status.js'
 import Validate from './validate.js'
 
@@ -16,9 +21,14 @@ export const COMMANDS = {
   destroy: Destroy,
   doctor: Doctor,
   graph: Graph,
+  'image:list': ImageList,
+  'image:prune': ImagePrune,
+  'image:pull': ImagePull,
   init: Init,
   plan: Plan,
   schema: Schema,
+  ssh: Ssh,
+  'ssh-config': SshConfig,
   status: Status,
   validate: Validate,
 }

@@ -2,7 +2,7 @@ import { BaseCommand } from '../base-command.js'
 import { vmFiles } from '../config/resolve.js'
 import { formatSize } from '../config/units.js'
 import { PlanError } from '../errors.js'
-import { type Lease, readLeases } from '../host/dhcp-ops.js'
+import { labLeases, vmAddresses } from '../host/addresses.js'
 import { observe } from '../host/observe.js'
 import { diff } from '../plan/diff.js'
 import { show } from '../render/plan-text.js'
@@ -31,12 +31,7 @@ export default class Status extends BaseCommand<typeof Status> {
       if (!(error instanceof PlanError)) throw error
       problems = error.problems.map((p) => `${p.address}: ${p.message}`)
     }
-    // What each network's DHCP server handed out, by MAC.
-    const leasesByNetwork = new Map<string, Lease[]>()
-    for (const network of topology.networks.filter((n) => n.dhcp)) {
-      leasesByNetwork.set(network.name, await readLeases(topology.labDir, network.name))
-    }
-    const leases = new Map([...leasesByNetwork.values()].flat().map((l) => [l.mac, l]))
+    const leasesByNetwork = await labLeases(topology)
     const vms = topology.vms.map((vm) => {
       const o = found[vm.address]
       return {
@@ -45,9 +40,7 @@ export default class Status extends BaseCommand<typeof Status> {
         pid: (o?.handle.pid as number | null | undefined) ?? null,
         cpus: o ? Number(o.fields.cpus) : vm.cpus,
         memory: o ? String(o.fields.memory) : `${vm.memoryMiB}M`,
-        ips: topology.taps
-          .filter((t) => t.vm === vm.name)
-          .flatMap((t) => (t.ip ? [t.ip] : leases.has(t.mac) ? [leases.get(t.mac)!.ip] : [])),
+        ips: vmAddresses(topology, vm, leasesByNetwork),
         console: vmFiles(vm.runDir).serial,
         console_log: vmFiles(vm.runDir).log,
       }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { type Diagnostic, KvmctlError, TopologyError } from '../errors.js'
 import type { Topology } from '../model/types.js'
 import {
@@ -8,7 +9,7 @@ import {
   type SourceDocument,
 } from './load.js'
 import type { RawTopology } from './raw.js'
-import { resolveTopology, UNIX_SOCKET_PATH_MAX, vmFiles } from './resolve.js'
+import { pathFromFile, resolveTopology, UNIX_SOCKET_PATH_MAX, userDataPath, vmFiles } from './resolve.js'
 import { checkSchema, type Finding } from './schema-check.js'
 import { checkSemantics } from './semantic.js'
 
@@ -52,10 +53,37 @@ function topologyFromSource(
 ): { topology: Topology; source: SourceDocument } {
   const diagnostics = validateSource(source)
   if (diagnostics.length > 0) throw new TopologyError(diagnostics)
-  const topology = resolveTopology(source.data as RawTopology, source.file, stateDir)
+  const raw = source.data as RawTopology
+  const { files, findings } = readUserDataFiles(raw, source.file)
+  if (findings.length > 0) throw new TopologyError(findings.map((f) => toDiagnostic(source, f)))
+  const topology = resolveTopology(raw, source.file, stateDir, files)
   const late = checkResolved(topology).map((f) => toDiagnostic(source, f))
   if (late.length > 0) throw new TopologyError(late)
   return { topology, source }
+}
+
+/** The cloud-init user data files the topology names, read (they are part of what it asks for). */
+function readUserDataFiles(
+  raw: RawTopology,
+  file: string,
+): { files: Map<string, string>; findings: Finding[] } {
+  const files = new Map<string, string>()
+  const findings: Finding[] = []
+  for (const [name, vm] of Object.entries(raw.vms ?? {})) {
+    const path = userDataPath(vm.cloud_init?.user_data)
+    if (path === null) continue
+    const absolute = pathFromFile(file, path)
+    try {
+      files.set(absolute, readFileSync(absolute, 'utf8'))
+    } catch (error) {
+      findings.push({
+        path: ['vms', name, 'cloud_init', 'user_data'],
+        at: 'value',
+        message: `cannot read the user data file ${absolute}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (a path is relative to the topology file; inline text must start with a header like #cloud-config)`,
+      })
+    }
+  }
+  return { files, findings }
 }
 
 /** Checks that need derived values: MACs derived onto a taken one, socket paths too long. */

@@ -45,7 +45,8 @@ export interface RawVm {
   cloud_init?: { user_data?: string | object; meta_data?: object; network_config?: object }
   state?: 'running' | 'paused' | 'stopped'
   shutdown_timeout?: number | string
-  ready?: { serial?: string; tcp?: number; timeout?: number | string }
+  ready?: { serial?: string; tcp?: number; ssh?: boolean | string; timeout?: number | string }
+  ssh_user?: string
 }
 
 export interface RawDefaults {
@@ -54,6 +55,7 @@ export interface RawDefaults {
   accel?: 'auto' | 'kvm' | 'tcg'
   disk_size?: number | string
   shutdown_timeout?: number | string
+  ssh_user?: string
 }
 
 export interface RawTopology {

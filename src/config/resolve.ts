@@ -1,8 +1,13 @@
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path'
-import { stringify } from 'yaml'
+import {
+  CLOUD_INIT_WAIT,
+  cloudInitDocuments,
+  DEFAULT_SSH_USER,
+  userDataUser,
+} from '../cloud-init/documents.js'
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
 import { derivedMac, hostInterfaceName } from '../model/names.js'
-import type { Disk, Image, Network, Tap, Topology, Vm } from '../model/types.js'
+import type { CloudInit, Disk, Image, Network, Tap, Topology, Vm } from '../model/types.js'
 import { broadcast, type Cidr, cidrSize, firstHost, formatCidr, formatIp, parseCidr } from './ipv4.js'
 import type { RawImage, RawNic, RawTopology, RawVm } from './raw.js'
 import { formatRate, parseDuration, parseRate, parseSize } from './units.js'
@@ -33,14 +38,32 @@ export function vmFiles(runDir: string) {
 }
 
 /**
- * Turns a validated raw topology into the model: defaults filled, paths absolute, host
- * names and MACs derived, addresses assigned. Pure: it reads no file and asks no host.
+ * A user_data string is a path unless it is text: more than one line, or a cloud-init header
+ * (`#cloud-config`, `#!`, `#include`...) on its only line.
  */
-export function resolveTopology(raw: RawTopology, file: string, stateDir: string): Topology {
+export function userDataPath(value: unknown): string | null {
+  return typeof value === 'string' && !value.includes('\n') && !value.startsWith('#') ? value : null
+}
+
+/** The absolute path a topology-relative path names. */
+export function pathFromFile(file: string, path: string): string {
+  return isAbsolute(path) ? path : resolvePath(dirname(resolvePath(file)), path)
+}
+
+/**
+ * Turns a validated raw topology into the model: defaults filled, paths absolute, host
+ * names and MACs derived, addresses assigned. Pure: it asks no host, and reads no file; the
+ * user data files it needs are given, read, in `files` (by absolute path).
+ */
+export function resolveTopology(
+  raw: RawTopology,
+  file: string,
+  stateDir: string,
+  files: ReadonlyMap<string, string> = new Map(),
+): Topology {
   const lab = raw.name
-  const baseDir = dirname(resolvePath(file))
   const labDir = `${resolvePath(stateDir)}/${lab}`
-  const fromFile = (p: string) => (isAbsolute(p) ? p : resolvePath(baseDir, p))
+  const fromFile = (p: string) => pathFromFile(file, p)
 
   const images: Record<string, Image> = {}
   for (const [name, image] of Object.entries(raw.images ?? {})) {
@@ -121,6 +144,9 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
     })
     taps.push(...vmTaps)
     const runDir = `${labDir}/vm-${name}`
+    const cloudInit = vm.cloud_init
+      ? resolveCloudInit(name, vm.cloud_init, vmTaps, networkByName, files, fromFile)
+      : null
     vms.push({
       type: 'vm',
       address: addressOf('vm', name),
@@ -137,13 +163,20 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
       bootDisk: boot.address,
       disks: (vm.disks ?? []).map((disk) => addressOf('disk', disk)),
       nics: vmTaps.map((t) => ({ tap: t.address, device: t.device, network: t.network, mac: t.mac })),
-      // The content itself, so that a plan can show what changed in it line by line.
-      cloudInit: vm.cloud_init ? stringify(vm.cloud_init, { sortMapEntries: true }).trimEnd() : null,
+      cloudInit: cloudInit,
+      sshUser:
+        vm.ssh_user ?? d.ssh_user ?? (cloudInit && userDataUser(cloudInit.userData)) ?? DEFAULT_SSH_USER,
       state: vm.state ?? 'running',
       ready: vm.ready
         ? {
             serial: vm.ready.serial ?? null,
             tcp: vm.ready.tcp ?? null,
+            ssh:
+              vm.ready.ssh === true
+                ? CLOUD_INIT_WAIT
+                : typeof vm.ready.ssh === 'string'
+                  ? vm.ready.ssh
+                  : null,
             timeoutSeconds: parseDuration(vm.ready.timeout ?? DEFAULTS.readyTimeout)!,
           }
         : null,
@@ -155,6 +188,36 @@ export function resolveTopology(raw: RawTopology, file: string, stateDir: string
   }
 
   return { lab, file, stateDir: resolvePath(stateDir), labDir, images, networks, disks, taps, vms }
+}
+
+function resolveCloudInit(
+  vmName: string,
+  raw: NonNullable<RawVm['cloud_init']>,
+  taps: readonly Tap[],
+  networks: ReadonlyMap<string, Network>,
+  files: ReadonlyMap<string, string>,
+  fromFile: (p: string) => string,
+): CloudInit {
+  const path = userDataPath(raw.user_data)
+  const userData = path !== null ? files.get(fromFile(path)) : raw.user_data
+  if (path !== null && userData === undefined)
+    throw new Error(`user data file ${fromFile(path)} was not read`)
+  const nics = taps.map((tap) => {
+    const network = networks.get(tap.network)!
+    const prefix = network.cidr?.split('/')[1]
+    return {
+      index: tap.index,
+      mac: tap.mac,
+      address: tap.ip && prefix ? `${tap.ip}/${prefix}` : null,
+      dhcp: network.dhcp,
+      gateway: network.nat && network.hostAddress ? network.hostAddress.split('/')[0]! : null,
+    }
+  })
+  return cloudInitDocuments(
+    vmName,
+    { userData, metaData: raw.meta_data, networkConfig: raw.network_config },
+    nics,
+  )
 }
 
 /** A NIC's MAC: the one the file gives, or a stable one derived from lab, VM and NIC index. */

@@ -1,5 +1,5 @@
 import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { basename, dirname } from 'node:path'
 import { KvmctlError } from '../errors.js'
 import { processState } from './process.js'
 
@@ -7,12 +7,25 @@ export interface LabLock {
   release(): Promise<void>
 }
 
+/** One apply or destroy at a time per lab. */
+export function lockLab(stateDir: string, lab: string, timeoutSeconds: number): Promise<LabLock> {
+  return lockFile(`${stateDir}/${lab}.lock`, timeoutSeconds, (holder, path) => {
+    throw new KvmctlError(
+      `lab "${lab}" is locked by another kvmctl (pid ${holder}) that is applying or destroying it`,
+      `wait for it to finish, or pass --lock-timeout SECONDS to wait here (lock file: ${path})`,
+    )
+  })
+}
+
 /**
- * One apply or destroy at a time per lab: a lock file created exclusively, holding the
- * holder's pid. A lock whose holder is dead (a killed kvmctl) is taken over.
+ * A lock file created exclusively, holding the holder's pid. A lock whose holder is dead (a
+ * killed kvmctl) is taken over. `busy` is called when the wait is over and it is still held.
  */
-export async function lockLab(stateDir: string, lab: string, timeoutSeconds: number): Promise<LabLock> {
-  const path = `${stateDir}/${lab}.lock`
+export async function lockFile(
+  path: string,
+  timeoutSeconds: number,
+  busy: (holder: number, path: string) => never,
+): Promise<LabLock> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   const deadline = Date.now() + timeoutSeconds * 1000
   for (;;) {
@@ -22,7 +35,7 @@ export async function lockLab(stateDir: string, lab: string, timeoutSeconds: num
     await writeFile(temporary, `${process.pid}\n`, { mode: 0o600 })
     try {
       await link(temporary, path)
-      await sweepDeadTemporaries(stateDir, lab)
+      await sweepDeadTemporaries(path)
       return { release: () => rm(path, { force: true }) }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
@@ -35,23 +48,19 @@ export async function lockLab(stateDir: string, lab: string, timeoutSeconds: num
       await rm(path, { force: true })
       continue
     }
-    if (Date.now() >= deadline) {
-      throw new KvmctlError(
-        `lab "${lab}" is locked by another kvmctl (pid ${holder}) that is applying or destroying it`,
-        `wait for it to finish, or pass --lock-timeout SECONDS to wait here (lock file: ${path})`,
-      )
-    }
+    if (Date.now() >= deadline) busy(holder, path)
     await new Promise((resolve) => setTimeout(resolve, 200))
   }
 }
 
-/** `<lab>.lock.<pid>` files of kvmctls killed while taking the lock. */
-async function sweepDeadTemporaries(stateDir: string, lab: string): Promise<void> {
-  const prefix = `${lab}.lock.`
-  for (const file of await readdir(stateDir).catch(() => [] as string[])) {
+/** `<lock>.<pid>` files of kvmctls killed while taking the lock. */
+async function sweepDeadTemporaries(path: string): Promise<void> {
+  const dir = dirname(path)
+  const prefix = `${basename(path)}.`
+  for (const file of await readdir(dir).catch(() => [] as string[])) {
     const pid = file.startsWith(prefix) ? Number(file.slice(prefix.length)) : Number.NaN
     if (Number.isInteger(pid) && pid !== process.pid && !(await isAlive(pid)))
-      await rm(`${stateDir}/${file}`, { force: true })
+      await rm(`${dir}/${file}`, { force: true })
   }
 }
 

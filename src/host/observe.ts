@@ -22,7 +22,7 @@ import { type DiskRecord, listDir, readJson, type VmRecord } from './state.js'
  * each VM's process checked in /proc and asked over QMP), all in parallel.
  */
 export async function observe(topology: Topology): Promise<HostSnapshot> {
-  const [links, disks, vms, capacity, firewall, shaping, dhcp, missingFiles] = await Promise.all([
+  const [links, disks, vms, capacity, firewall, shaping, dhcp, images] = await Promise.all([
     listLinks(),
     observeDisks(topology.labDir),
     observeVms(topology.labDir),
@@ -30,7 +30,7 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
     observeFirewall(topology.lab),
     observeShaping(),
     observeDhcpServers(topology.labDir),
-    missingImageFiles(topology),
+    imageFiles(topology),
   ])
   const resources: Record<Address, ObservedResource> = {}
   for (const r of [
@@ -56,37 +56,50 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
         ? `external "${n.bridge}" is not a bridge on this host`
         : `external bridge "${n.bridge}" does not exist on this host; create it first (ip link add ${n.bridge} type bridge) or fix the name`,
     }))
-  problems.push(...missingFiles, ...(await missingQdiscs(topology, shaping)))
+  problems.push(...images.problems, ...(await missingQdiscs(topology, shaping)))
   return {
     lab: topology.lab,
     resources,
     conflicts: linkConflicts(links, topology.lab, wanted),
     problems,
     capacity,
+    downloads: images.downloads,
   }
 }
 
-/** Boot files the lab's VMs need that are not there: a VM could not start without them. */
-async function missingImageFiles(topology: Topology): Promise<{ address: Address; message: string }[]> {
+/**
+ * The boot files the lab's VMs need: a local one that is not there is a problem (a VM could
+ * not start without it); a url image not in the cache yet is a download for apply to make.
+ */
+async function imageFiles(
+  topology: Topology,
+): Promise<{ problems: { address: Address; message: string }[]; downloads: string[] }> {
   const used = new Set(topology.vms.map((vm) => vm.image))
-  const checks = Object.values(topology.images)
-    .filter((image) => used.has(image.name))
-    .flatMap((image) =>
-      (['kernel', 'initrd', 'path'] as const)
-        // A url image's file is its download, which the plan refuses for now (diff.ts).
-        .filter((key) => image[key] !== null && !(key === 'path' && image.url))
-        .map(async (key) => {
-          const file = image[key]!
-          const exists = await access(file).then(
-            () => true,
-            () => false,
-          )
-          if (exists) return null
-          const message = `${key} ${file} does not exist; check the path, which is relative to the topology file`
-          return { address: `image/${image.name}`, message }
-        }),
+  const exists = (file: string) =>
+    access(file).then(
+      () => true,
+      () => false,
     )
-  return (await Promise.all(checks)).filter((p) => p !== null)
+  const images = Object.values(topology.images).filter((image) => used.has(image.name))
+  const downloads = (
+    await Promise.all(
+      images
+        .filter((image) => image.url !== null)
+        .map(async (image) => ((await exists(image.path!)) ? null : image.name)),
+    )
+  ).filter((name) => name !== null)
+  const checks = images.flatMap((image) =>
+    (['kernel', 'initrd', 'path'] as const)
+      // A url image's file is its download.
+      .filter((key) => image[key] !== null && !(key === 'path' && image.url))
+      .map(async (key) => {
+        const file = image[key]!
+        if (await exists(file)) return null
+        const message = `${key} ${file} does not exist; check the path, which is relative to the topology file`
+        return { address: `image/${image.name}`, message }
+      }),
+  )
+  return { problems: (await Promise.all(checks)).filter((p) => p !== null), downloads }
 }
 
 /** The lab's other host services: its nftables table, the qdiscs on taps, its dnsmasqs. */

@@ -13,6 +13,8 @@ export interface Drive {
   readonly format: DiskFormat
   /** The block node's name, which QMP block_resize addresses. */
   readonly node: string
+  /** The cloud-init seed: the guest may read it, never write it. */
+  readonly readOnly?: boolean
 }
 
 /** `auto` is KVM only where it really works; KVMCTL_ACCEL overrides `auto`, never an explicit choice. */
@@ -74,10 +76,12 @@ export function qemuArgv(
   if (vm.cmdline) argv.push('-append', vm.cmdline)
   drives.forEach((drive, index) => {
     // -blockdev in JSON: a path needs no escaping there.
+    const readOnly = drive.readOnly ? { 'read-only': true } : {}
     const blockdev = {
       driver: drive.format,
       'node-name': drive.node,
-      file: { driver: 'file', filename: drive.path },
+      ...readOnly,
+      file: { driver: 'file', filename: drive.path, ...readOnly },
     }
     argv.push('-blockdev', JSON.stringify(blockdev))
     // A direct kernel boot owns boot index 0; otherwise the boot disk does.

@@ -112,9 +112,15 @@ export async function resumeVm(runDir: string): Promise<void> {
 export async function removeVmFiles(runDir: string): Promise<void> {
   const files = vmFiles(runDir)
   await Promise.all(
-    [files.pid, files.qmp, files.serial, files.log, files.spec, `${runDir}/qemu.log`].map((f) =>
-      rm(f, { force: true }),
-    ),
+    [
+      files.pid,
+      files.qmp,
+      files.serial,
+      files.log,
+      files.spec,
+      `${runDir}/qemu.log`,
+      `${runDir}/seed.iso`,
+    ].map((f) => rm(f, { force: true })),
   )
   await rmdir(runDir).catch(() => {})
 }

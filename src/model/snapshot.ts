@@ -14,6 +14,8 @@ export interface HostSnapshot {
   readonly problems: readonly { address: Address; message: string }[]
   /** Host capacity, for the plan's capacity check; null where it was not measured. */
   readonly capacity: HostCapacity | null
+  /** Images with a url that are not in the image cache yet: apply downloads them first. */
+  readonly downloads?: readonly string[]
 }
 
 export interface ObservedResource {

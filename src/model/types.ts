@@ -80,6 +80,8 @@ export interface VmNic {
 export interface Ready {
   readonly serial: string | null
   readonly tcp: number | null
+  /** A command run over ssh with the lab's key that must exit 0. */
+  readonly ssh: string | null
   readonly timeoutSeconds: number
 }
 
@@ -97,12 +99,27 @@ export interface Vm {
   readonly bootDisk: Address
   readonly disks: readonly Address[]
   readonly nics: readonly VmNic[]
-  readonly cloudInit: string | null
+  readonly cloudInit: CloudInit | null
+  /** The guest user that `kvmctl ssh` and `ready: ssh` log in as. */
+  readonly sshUser: string
   readonly state: VmState
   readonly ready: Ready | null
   readonly shutdownTimeoutSeconds: number
   /** Where its pid file, QMP and console sockets live. */
   readonly runDir: string
+}
+
+/**
+ * A VM's NoCloud seed, as the guest will read it, but for the lab's SSH keys (added when the
+ * seed is built: they are made on the host at apply time and are not part of the plan).
+ */
+export interface CloudInit {
+  /** The user data's text: a file's content, an inline text, or a mapping as #cloud-config. */
+  readonly userData: string
+  /** With instance-id (derived from the seed's content) and local-hostname filled in. */
+  readonly metaData: Readonly<Record<string, unknown>>
+  /** The user's network config, or one derived from the VM's NICs. */
+  readonly networkConfig: Readonly<Record<string, unknown>>
 }
 
 export type Resource = Network | Disk | Tap | Vm

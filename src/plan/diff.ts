@@ -39,7 +39,7 @@ export function diff(topology: Topology, snapshot: HostSnapshot, options: PlanOp
         message: `host ${conflict.kind} "${conflict.hostName}" already exists and ${holder}; kvmctl will not touch it (remove or rename it by hand if it is stale)`,
       })
     }
-    problems.push(...snapshot.problems, ...unsupported(topology))
+    problems.push(...snapshot.problems)
   }
 
   const actions = new Map<Address, Omit<Action, 'depends_on'>>()
@@ -94,39 +94,34 @@ export function diff(topology: Topology, snapshot: HostSnapshot, options: PlanOp
     actions: finalActions,
     summary,
     warnings: options.destroy ? [] : capacityWarnings(finalActions, snapshot.capacity),
-    notes: finalActions.some((a) => a.changes.some((c) => c.field === 'nat' && c.after === true))
-      ? ['NAT turns on IPv4 forwarding on this host (net.ipv4.ip_forward=1), and leaves it on.']
-      : [],
+    notes: options.destroy ? [] : planNotes(topology, snapshot, finalActions),
     lab_dir: topology.labDir,
     destroy: options.destroy === true,
   }
 }
 
-/**
- * Parts of the format this version cannot carry out yet: refused at plan time, by name, so
- * that a lab never comes up without something its file asks for.
- */
-function unsupported(topology: Topology): PlanProblem[] {
-  const problems: PlanProblem[] = []
-  for (const vm of topology.vms) {
-    if (vm.cloudInit !== null) {
-      problems.push({
-        address: vm.address,
-        message:
-          'cloud_init is not supported by this version of kvmctl yet (no seed would be built); remove it for now',
-      })
-    }
+/** What the plan should say besides its actions: downloads, cloud-init runs, host settings. */
+function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly Action[]): string[] {
+  const notes: string[] = []
+  for (const name of snapshot.downloads ?? []) {
+    const image = topology.images[name]!
+    notes.push(
+      `image/${name} is downloaded first from ${image.url} into the image cache, and used only if its sha256 is ${image.sha256}.`,
+    )
   }
-  for (const image of Object.values(topology.images)) {
-    if (image.url !== null && topology.vms.some((vm) => vm.image === image.name)) {
-      problems.push({
-        address: `image/${image.name}`,
-        message:
-          'downloading images from a url is not supported by this version of kvmctl yet; download it and use path: instead',
-      })
-    }
+  for (const action of actions) {
+    if (
+      action.type === 'vm' &&
+      action.action !== 'create' &&
+      action.changes.some((c) => c.field === 'cloud_init')
+    )
+      notes.push(
+        `${action.address}: cloud-init runs again in the guest on this restart (the seed's instance-id follows its content).`,
+      )
   }
-  return problems
+  if (actions.some((a) => a.changes.some((c) => c.field === 'nat' && c.after === true)))
+    notes.push('NAT turns on IPv4 forwarding on this host (net.ipv4.ip_forward=1), and leaves it on.')
+  return notes
 }
 
 function compare(

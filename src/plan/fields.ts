@@ -1,3 +1,4 @@
+import { cloudInitText } from '../cloud-init/documents.js'
 import { formatMiB, formatSize } from '../config/units.js'
 import { parseAddress } from '../model/address.js'
 import type { Fields, Resource, ResourceType } from '../model/types.js'
@@ -76,12 +77,13 @@ export function desiredFields(resource: Resource): Fields {
         cmdline: resource.cmdline,
         nics: resource.nics.map((nic) => `${nic.network} ${nic.mac}`),
         disks: resource.disks.map((address) => parseAddress(address)!.name),
-        cloud_init: resource.cloudInit,
+        cloud_init: resource.cloudInit ? cloudInitText(resource.cloudInit) : null,
         state: resource.state,
         ready: resource.ready
           ? [
               resource.ready.serial !== null ? `serial /${resource.ready.serial}/` : null,
               resource.ready.tcp !== null ? `tcp ${resource.ready.tcp}` : null,
+              resource.ready.ssh !== null ? `ssh ${JSON.stringify(resource.ready.ssh)}` : null,
               `timeout ${resource.ready.timeoutSeconds}s`,
             ]
               .filter((s) => s !== null)

@@ -152,13 +152,46 @@ describe('planner', () => {
     })
   }
 
-  it('refuses cloud_init, which this version cannot build yet (its change would be a restart)', () => {
+  it('restarts a VM whose cloud-init changes, and says cloud-init runs again', () => {
     assert.equal(FIELD_EFFECTS.vm.cloud_init, 'restart')
-    const text = edit(
-      '    nics: [{ network: lan }]',
-      '    nics: [{ network: lan }]\n    cloud_init: { user_data: "#cloud-config" }',
+    const withSeed = (hostname: string) =>
+      edit(
+        '    nics: [{ network: lan }]',
+        `    nics: [{ network: lan }]\n    cloud_init: { user_data: { hostname: ${hostname} } }`,
+      )
+    const plan = diff(topo(withSeed('beta')), MemoryHost.applied(topo(withSeed('alpha'))).snapshot())
+    assert.deepEqual(actionsOf(plan), ['restart vm/db'])
+    const change = plan.actions[0]!.changes[0]!
+    assert.equal(change.field, 'cloud_init')
+    assert.match(String(change.before), /hostname: alpha/)
+    assert.match(String(change.after), /hostname: beta/)
+    assert.notEqual(
+      /instance-id: (\S+)/.exec(String(change.before))![1],
+      /instance-id: (\S+)/.exec(String(change.after))![1],
+      'a new instance-id makes cloud-init run again',
     )
-    assert.throws(() => planEdit(text), /vm\/db: cloud_init is not supported by this version of kvmctl yet/)
+    assert.deepEqual(plan.notes, [
+      "vm/db: cloud-init runs again in the guest on this restart (the seed's instance-id follows its content).",
+    ])
+  })
+
+  it('announces the download of a url image that is not in the cache', () => {
+    const text = edit(
+      'images:\n',
+      `images:\n  cloud: { url: https://example.org/d.qcow2, sha256: ${'ab'.repeat(32)} }\n`,
+    ).replace('  db:\n    image: tiny', '  db:\n    image: cloud')
+    const snapshot = { ...emptySnapshot('demo'), downloads: ['cloud'] }
+    const plan = diff(topo(text), snapshot)
+    assert.match(
+      plan.notes[0]!,
+      /^image\/cloud is downloaded first from https:\/\/example.org\/d.qcow2 .* sha256 is abab/,
+    )
+    const boot = plan.actions.find((a) => a.address === 'disk/db.boot')!.desired as { backingFile: string }
+    assert.equal(
+      boot.backingFile,
+      `/var/lib/kvmctl/images/${'ab'.repeat(32)}`,
+      'the shared cache, by content',
+    )
   })
 
   it('changes memory for one VM only, with before and after', () => {

@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process'
+import { access } from 'node:fs/promises'
+import { Args } from '@oclif/core'
+import { BaseCommand } from '../base-command.js'
+import { KvmctlError } from '../errors.js'
+import { vmAddress } from '../host/addresses.js'
+import { sshFiles, sshOptions } from '../host/ssh-keys.js'
+import type { Topology, Vm } from '../model/types.js'
+
+export default class Ssh extends BaseCommand<typeof Ssh> {
+  static override summary = "Log in to a VM with the lab's SSH key, or run a command there."
+  static override description =
+    "The VM's address is its ip from the topology, else its DHCP lease; its host key is checked against the one kvmctl gave it through cloud-init. The exit code is the remote command's (255: ssh itself failed)."
+  static override examples = [
+    '<%= config.bin %> ssh web -f examples/debian.yaml',
+    '<%= config.bin %> ssh web -- sudo cloud-init status --long',
+  ]
+  static override strict = false
+  static override args = { vm: Args.string({ description: 'The VM name.', required: true }) }
+
+  async run(): Promise<void> {
+    const { args, argv } = await this.parse(Ssh)
+    const command = (argv as string[]).slice(1)
+    const topology = await this.topology()
+    const vm = this.vmNamed(topology, args.vm)
+    const target = await sshTarget(topology, vm)
+    const child = spawn('ssh', [...sshOptions(topology.lab, topology.labDir, vm.name), target, ...command], {
+      stdio: 'inherit',
+    })
+    const code = await new Promise<number>((resolve, reject) => {
+      child.once('error', (error) =>
+        reject(
+          new KvmctlError(
+            `cannot run ssh: ${error.message}`,
+            'install the OpenSSH client (apt-get install openssh-client)',
+          ),
+        ),
+      )
+      child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 255 : 0)))
+    })
+    process.exitCode = code
+  }
+}
+
+/** `user@address` of a VM that kvmctl can log in to, or an error that says what is missing. */
+export async function sshTarget(topology: Topology, vm: Vm): Promise<string> {
+  if (!vm.cloudInit) {
+    throw new KvmctlError(
+      `vm/${vm.name} has no cloud_init, so kvmctl gave it no SSH key`,
+      'add a cloud_init block (even `cloud_init: {}`), apply, and try again',
+    )
+  }
+  const hasKey = await access(sshFiles(topology.labDir).key).then(
+    () => true,
+    () => false,
+  )
+  const address = await vmAddress(topology, vm)
+  if (!hasKey || !address) {
+    throw new KvmctlError(
+      hasKey
+        ? `vm/${vm.name} has no address yet: no ip in the topology and no DHCP lease`
+        : `lab "${topology.lab}" has no SSH key yet: it is made when a VM with cloud_init first starts`,
+      'run `kvmctl apply --wait` first; `kvmctl status` shows the VMs and their addresses',
+    )
+  }
+  return `${vm.sshUser}@${address}`
+}

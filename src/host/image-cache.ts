@@ -1,0 +1,143 @@
+import { createHash, type Hash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { access, chmod, open, rename, rm, stat } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { KvmctlError } from '../errors.js'
+import type { Image } from '../model/types.js'
+import { lockFile } from './lock.js'
+
+/**
+ * The image cache: `<state-dir>/images/<sha256>`, shared by every lab on the host. A file
+ * there is complete and verified: a download goes to `<sha256>.partial` (resumed from where it
+ * stopped when the server allows ranges), is hashed, and only renamed into place when its
+ * sha256 is the one the topology gives. `<sha256>.lock` makes parallel jobs download once.
+ */
+export const imageCacheDir = (stateDir: string) => `${stateDir}/images`
+
+/** How long a second kvmctl waits for another one's download of the same image. */
+const DOWNLOAD_LOCK_SECONDS = 3600
+
+export type ProgressReport = (received: number, total: number | null) => void
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  )
+
+/** Makes sure a url image is in the cache: 'cached' when it was, 'downloaded' when it now is. */
+export async function ensureImage(image: Image, progress?: ProgressReport): Promise<'cached' | 'downloaded'> {
+  const path = image.path!
+  if (await exists(path)) return 'cached'
+  const lock = await lockFile(`${path}.lock`, DOWNLOAD_LOCK_SECONDS, (holder) => {
+    throw new KvmctlError(
+      `image/${image.name}: another kvmctl (pid ${holder}) has been downloading ${image.url} for over ${DOWNLOAD_LOCK_SECONDS} s`,
+      'wait for it, or stop it; its partial download is resumed by the next apply',
+    )
+  })
+  try {
+    // Another job may have finished it while this one waited for the lock.
+    if (await exists(path)) return 'cached'
+    const partial = `${path}.partial`
+    let hash = await download(image.url!, partial, progress)
+    if (hash.actual !== image.sha256 && hash.resumed) {
+      // The part kept from an earlier try may not belong to this file: once more, from zero.
+      await rm(partial, { force: true })
+      hash = await download(image.url!, partial, progress)
+    }
+    if (hash.actual !== image.sha256) {
+      await rm(partial, { force: true })
+      throw new KvmctlError(
+        `image/${image.name}: the file at ${image.url} has sha256 ${hash.actual}, not ${image.sha256} as the topology says; it was deleted and nothing was started`,
+        'check the url and the sha256 in the topology: kvmctl never uses an image that does not match',
+      )
+    }
+    await chmod(partial, 0o444)
+    await rename(partial, path)
+    return 'downloaded'
+  } finally {
+    await lock.release()
+  }
+}
+
+/**
+ * Downloads `url` into `partial`, continuing a partial file when there is one and the server
+ * allows it, and returns the sha256 of the whole file.
+ */
+async function download(
+  url: string,
+  partial: string,
+  progress?: ProgressReport,
+): Promise<{ actual: string; resumed: boolean }> {
+  const hash = createHash('sha256')
+  const kept = (await stat(partial).catch(() => null))?.size ?? 0
+  if (kept > 0) await hashFile(partial, hash)
+  const source = await openSource(url, kept)
+  const file = await open(partial, source.from > 0 ? 'a' : 'w', 0o600)
+  let received = source.from
+  // A server that ignored the range sends the whole file: hash it from its start.
+  const fresh = source.from === 0 && kept > 0 ? createHash('sha256') : hash
+  try {
+    for await (const chunk of source.body) {
+      const bytes = chunk as Uint8Array
+      await file.write(bytes)
+      fresh.update(bytes)
+      received += bytes.length
+      progress?.(received, source.total)
+    }
+  } catch (error) {
+    throw new KvmctlError(
+      `downloading ${url} failed after ${received} bytes: ${(error as Error).message}`,
+      'run apply again: the download continues where it stopped',
+    )
+  } finally {
+    await file.close()
+  }
+  return { actual: fresh.digest('hex'), resumed: source.from > 0 }
+}
+
+interface Source {
+  /** Where the body starts in the file: `kept` when the server continues, else 0. */
+  readonly from: number
+  readonly total: number | null
+  readonly body: AsyncIterable<unknown>
+}
+
+async function openSource(url: string, kept: number): Promise<Source> {
+  if (url.startsWith('file://')) {
+    const path = fileURLToPath(url)
+    const size = (await stat(path).catch(() => null))?.size
+    if (size === undefined) throw new KvmctlError(`${url} does not exist`, 'check the url in the topology')
+    const from = kept <= size ? kept : 0
+    return { from, total: size, body: createReadStream(path, { start: from }) }
+  }
+  let response: Response
+  try {
+    response = await fetch(url, { headers: kept > 0 ? { range: `bytes=${kept}-` } : {} })
+  } catch (error) {
+    const cause = (error as { cause?: Error }).cause?.message ?? (error as Error).message
+    throw new KvmctlError(`cannot download ${url}: ${cause}`, "check the url and this host's network")
+  }
+  if (response.status === 206 && kept > 0) {
+    const total = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1]
+    return { from: kept, total: total ? Number(total) : null, body: response.body! }
+  }
+  if (response.status === 416 && kept > 0) {
+    // The kept part is as long as the file, or longer: start over.
+    await response.body?.cancel()
+    return openSource(url, 0)
+  }
+  if (!response.ok) {
+    await response.body?.cancel()
+    throw new KvmctlError(
+      `cannot download ${url}: HTTP ${response.status} ${response.statusText}`,
+      'check the url',
+    )
+  }
+  const length = response.headers.get('content-length')
+  return { from: 0, total: length ? Number(length) : null, body: response.body! }
+}
+
+async function hashFile(path: string, hash: Hash): Promise<void> {
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
+}

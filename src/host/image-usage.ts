@@ -1,0 +1,82 @@
+import { readdir, rm, stat } from 'node:fs/promises'
+import { imageCacheDir } from './image-cache.js'
+import { readDiskFile } from './qcow2.js'
+import { listDir } from './state.js'
+
+export interface CachedImage {
+  readonly sha256: string
+  readonly path: string
+  readonly bytes: number
+  readonly downloaded: string
+  /** The disks that use it as their backing file, as `lab/disk`. */
+  readonly usedBy: readonly string[]
+}
+
+const SHA256 = /^[0-9a-f]{64}$/
+
+/** The cache's complete images, each with the disks of any lab on this host that use it. */
+export async function listCachedImages(stateDir: string): Promise<CachedImage[]> {
+  const dir = imageCacheDir(stateDir)
+  const users = await backingFileUsers(stateDir)
+  const entries = (await listDir(dir)).filter((f) => SHA256.test(f)).sort()
+  return Promise.all(
+    entries.map(async (sha256) => {
+      const path = `${dir}/${sha256}`
+      const info = await stat(path)
+      return {
+        sha256,
+        path,
+        bytes: info.size,
+        downloaded: info.mtime.toISOString(),
+        usedBy: users.get(path) ?? [],
+      }
+    }),
+  )
+}
+
+/** Every disk of every lab under the state directory, by the backing file it names. */
+async function backingFileUsers(stateDir: string): Promise<Map<string, string[]>> {
+  const users = new Map<string, string[]>()
+  const labs = (await readdir(stateDir, { withFileTypes: true }).catch(() => [])).filter(
+    (d) => d.isDirectory() && d.name !== 'images',
+  )
+  await Promise.all(
+    labs.map(async (lab) => {
+      const disks = (await listDir(`${stateDir}/${lab.name}/disks`)).filter((f) => f.endsWith('.qcow2'))
+      for (const disk of disks) {
+        const info = await readDiskFile(`${stateDir}/${lab.name}/disks/${disk}`).catch(() => null)
+        if (!info?.backingFile) continue
+        const list = users.get(info.backingFile) ?? []
+        list.push(`${lab.name}/${disk.replace(/\.qcow2$/, '')}`)
+        users.set(info.backingFile, list)
+      }
+    }),
+  )
+  return users
+}
+
+/**
+ * Removes cached images no disk uses, and partial downloads nobody is making (no live lock).
+ * Returns what it removed.
+ */
+export async function pruneImages(stateDir: string, dryRun: boolean): Promise<string[]> {
+  const dir = imageCacheDir(stateDir)
+  const removed: string[] = []
+  for (const image of await listCachedImages(stateDir)) {
+    if (image.usedBy.length > 0) continue
+    if (!dryRun) await rm(image.path, { force: true })
+    removed.push(image.path)
+  }
+  for (const file of await listDir(dir)) {
+    const sha = file.replace(/\.partial$/, '')
+    if (!file.endsWith('.partial') || !SHA256.test(sha)) continue
+    const locked = await stat(`${dir}/${sha}.lock`).then(
+      () => true,
+      () => false,
+    )
+    if (locked) continue
+    if (!dryRun) await rm(`${dir}/${file}`, { force: true })
+    removed.push(`${dir}/${file}`)
+  }
+  return removed
+}

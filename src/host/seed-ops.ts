@@ -1,0 +1,45 @@
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { stringify } from 'yaml'
+import { withLabKeys } from '../cloud-init/documents.js'
+import type { Vm } from '../model/types.js'
+import { run } from './exec.js'
+import { ensureVmKeys } from './ssh-keys.js'
+
+/** The seed's place in the VM's run directory; QEMU attaches it read-only. */
+export const seedPath = (runDir: string) => `${runDir}/seed.iso`
+
+/**
+ * Builds the VM's NoCloud seed: an ISO 9660 image labelled `cidata` with user-data, meta-data
+ * and network-config, the lab's SSH keys added to the user data. Written under a temporary
+ * name and renamed: a VM never boots from half a seed.
+ */
+export async function buildSeed(lab: string, labDir: string, vm: Vm): Promise<string> {
+  const cloudInit = vm.cloudInit!
+  const keys = await ensureVmKeys(lab, labDir, vm.name)
+  const dir = await mkdtemp(`${vm.runDir}/seed.`)
+  const target = seedPath(vm.runDir)
+  try {
+    const files = {
+      'user-data': withLabKeys(cloudInit.userData, keys),
+      'meta-data': stringify(cloudInit.metaData),
+      'network-config': stringify(cloudInit.networkConfig),
+    }
+    for (const [name, content] of Object.entries(files))
+      await writeFile(`${dir}/${name}`, content, { mode: 0o600 })
+    const partial = `${target}.partial`
+    await run('genisoimage', [
+      '-quiet',
+      '-output',
+      partial,
+      '-volid',
+      'cidata',
+      '-joliet',
+      '-rock',
+      ...Object.keys(files).map((name) => `${dir}/${name}`),
+    ])
+    await rename(partial, target)
+    return target
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}

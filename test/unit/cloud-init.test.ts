@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { describe, it } from 'node:test'
+import { parse } from 'yaml'
+import {
+  CLOUD_INIT_WAIT,
+  cloudInitDocuments,
+  derivedNetworkConfig,
+  userDataUser,
+  withLabKeys,
+} from '../../src/cloud-init/documents.js'
+import { loadTopology } from '../../src/config/index.js'
+import type { TopologyError } from '../../src/errors.js'
+
+const KEYS = {
+  authorizedKey: 'ssh-ed25519 AAAAlab kvmctl lab demo',
+  hostPrivateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nxyz\n-----END OPENSSH PRIVATE KEY-----\n',
+  hostPublicKey: 'ssh-ed25519 AAAAhost',
+}
+
+describe('cloud-init seed documents', () => {
+  it('derives a network config from the NICs: DHCP, a fixed address with its NAT gateway, or nothing', () => {
+    const config = derivedNetworkConfig([
+      { index: 0, mac: '52:54:00:00:00:01', address: null, dhcp: true, gateway: null },
+      { index: 1, mac: '52:54:00:00:00:02', address: '10.0.0.5/24', dhcp: false, gateway: '10.0.0.1' },
+      { index: 2, mac: '52:54:00:00:00:03', address: null, dhcp: false, gateway: null },
+    ])
+    assert.deepEqual(config, {
+      version: 2,
+      ethernets: {
+        eth0: { match: { macaddress: '52:54:00:00:00:01' }, 'set-name': 'eth0', dhcp4: true },
+        eth1: {
+          match: { macaddress: '52:54:00:00:00:02' },
+          'set-name': 'eth1',
+          addresses: ['10.0.0.5/24'],
+          routes: [{ to: '0.0.0.0/0', via: '10.0.0.1' }],
+        },
+        eth2: {
+          match: { macaddress: '52:54:00:00:00:03' },
+          'set-name': 'eth2',
+          dhcp4: false,
+          optional: true,
+        },
+      },
+    })
+  })
+
+  it('derives the instance-id from the content: same content same id, any change a new one', () => {
+    const id = (raw: Parameters<typeof cloudInitDocuments>[1], vm = 'web') =>
+      cloudInitDocuments(vm, raw, [])['metaData']['instance-id']
+    assert.equal(id({ userData: { hostname: 'a' } }), id({ userData: { hostname: 'a' } }))
+    assert.notEqual(id({ userData: { hostname: 'a' } }), id({ userData: { hostname: 'b' } }))
+    assert.notEqual(id({ userData: { hostname: 'a' } }), id({ userData: { hostname: 'a' } }, 'db'))
+    assert.notEqual(id({ metaData: { x: 1 } }), id({ metaData: { x: 2 } }))
+    const docs = cloudInitDocuments(
+      'web',
+      { userData: { hostname: 'a' }, metaData: { 'instance-id': 'mine' } },
+      [],
+    )
+    assert.equal(docs.metaData['instance-id'], 'mine', "the user's own instance-id wins")
+    assert.equal(docs.metaData['local-hostname'], 'web')
+    assert.equal(docs.userData, '#cloud-config\nhostname: a\n')
+  })
+
+  it('adds the lab key for the default user and the VM host key, unless the user data manages them', () => {
+    const seeded = parse(withLabKeys('#cloud-config\nhostname: a\n', KEYS))
+    assert.deepEqual(seeded.ssh_authorized_keys, [KEYS.authorizedKey])
+    assert.equal(seeded.ssh_keys.ed25519_public, KEYS.hostPublicKey)
+    assert.equal(seeded.hostname, 'a')
+    const own = parse(
+      withLabKeys('#cloud-config\nssh_authorized_keys: [mine]\nssh_keys: {rsa_private: x}\n', KEYS),
+    )
+    assert.deepEqual(own.ssh_authorized_keys, ['mine'])
+    assert.deepEqual(own.ssh_keys, { rsa_private: 'x' })
+    const users = parse(withLabKeys('#cloud-config\nusers: [default, {name: alice}]\n', KEYS))
+    assert.deepEqual(users.users, ['default', { name: 'alice', ssh_authorized_keys: [KEYS.authorizedKey] }])
+    assert.equal(withLabKeys('#!/bin/sh\necho hi\n', KEYS), '#!/bin/sh\necho hi\n', 'a script is left alone')
+  })
+
+  it('finds the login user the user data names', () => {
+    assert.equal(userDataUser('#cloud-config\nuser: { name: ops }\n'), 'ops')
+    assert.equal(userDataUser('#cloud-config\nusers: [default, { name: alice }]\n'), 'alice')
+    assert.equal(userDataUser('#cloud-config\nhostname: a\n'), null)
+    assert.equal(userDataUser('#!/bin/sh\n'), null)
+  })
+
+  it('reads user_data from a file next to the topology, and names file, line and key when it is missing', async () => {
+    const dir = mkdtempSync(`${tmpdir()}/kvmctl-ci-`)
+    writeFileSync(`${dir}/web.yaml`, '#cloud-config\nhostname: from-file\n')
+    const lab = (userData: string) =>
+      `name: demo\nimages:\n  i: { kernel: ./k }\nvms:\n  web:\n    image: i\n    cloud_init:\n      user_data: ${userData}\n    ready: { ssh: true }\n`
+    writeFileSync(`${dir}/ok.yaml`, lab('./web.yaml'))
+    const { topology } = await loadTopology(`${dir}/ok.yaml`, '/var/lib/kvmctl')
+    const vm = topology.vms[0]!
+    assert.equal(vm.cloudInit!.userData, '#cloud-config\nhostname: from-file\n')
+    assert.equal(vm.ready!.ssh, CLOUD_INIT_WAIT)
+    assert.equal(vm.sshUser, 'debian')
+    writeFileSync(`${dir}/missing.yaml`, lab('./nope.yaml'))
+    await assert.rejects(loadTopology(`${dir}/missing.yaml`, '/var/lib/kvmctl'), (error: TopologyError) => {
+      assert.equal(error.diagnostics[0]!.line, 8)
+      assert.equal(error.diagnostics[0]!.path, 'vms.web.cloud_init.user_data')
+      assert.match(error.diagnostics[0]!.message, /cannot read the user data file .*nope\.yaml: ENOENT/)
+      return true
+    })
+  })
+})
