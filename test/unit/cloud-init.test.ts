@@ -48,7 +48,7 @@ describe('cloud-init seed documents', () => {
 
   it('derives the instance-id from the content: same content same id, any change a new one', () => {
     const id = (raw: Parameters<typeof cloudInitDocuments>[1], vm = 'web') =>
-      cloudInitDocuments(vm, raw, [])['metaData']['instance-id']
+      cloudInitDocuments(vm, raw, []).metaData['instance-id']
     assert.equal(id({ userData: { hostname: 'a' } }), id({ userData: { hostname: 'a' } }))
     assert.notEqual(id({ userData: { hostname: 'a' } }), id({ userData: { hostname: 'b' } }))
     assert.notEqual(id({ userData: { hostname: 'a' } }), id({ userData: { hostname: 'a' } }, 'db'))
