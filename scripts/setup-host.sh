@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 host for kvmctl and its tests, idempotently: Debian packages, npm
-# dependencies, the build, and the tiny test guest. Run as root. A second run takes seconds.
+# dependencies, the build, and the test guests (tiny, and Debian with cloud-init). Run as
+# root. A second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ packages=(
   busybox-static cpio xz-utils zstd  # the tiny test guest
   socat                        # tests talk to serial consoles
   genisoimage                  # cloud-init seeds
+  openssh-client               # lab keys, ready: ssh, kvmctl ssh
+  debootstrap e2fsprogs        # the Debian cloud-init test guest
   procps psmisc                # pgrep, fuser in tests
 )
 names=$(printf '%s\n' "${packages[@]}" | sed 's/#.*//' | tr ' ' '\n' | grep -v '^$')
@@ -34,4 +37,6 @@ npm run build --silent >/dev/null
 # apt lists are needed to download the guest's kernel; refresh them once when they are missing.
 if [ -z "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -n1)" ]; then apt-get update -qq; fi
 test/fixtures/build-tiny-guest.sh >/dev/null 2> >(grep -v 'unsandboxed' >&2)
+# The Debian guest takes 3-4 minutes the first time, then it is cached (~/.cache/kvmctl).
+test/fixtures/build-debian-guest.sh >/dev/null
 echo "setup-host: ready ($(qemu-system-x86_64 --version | head -n1))"

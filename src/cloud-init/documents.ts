@@ -8,6 +8,14 @@ export const DEFAULT_SSH_USER = 'debian'
 /** What `ready: { ssh: true }` runs: it returns once cloud-init has finished, 0 when it went well. */
 export const CLOUD_INIT_WAIT = 'cloud-init status --wait'
 
+/**
+ * cloud-init reads YAML 1.1 (PyYAML), where an unquoted 52:54:00:12:34:56 is a base-60 number
+ * and `yes` a boolean: every document kvmctl writes for it, or reads from the user, is 1.1.
+ */
+export const toCloudYaml = (value: unknown, sort = false) =>
+  stringify(value, { version: '1.1', lineWidth: 0, sortMapEntries: sort })
+const parseCloudYaml = (text: string) => parseDocument(text, { version: '1.1' })
+
 /** One NIC as cloud-init's network config needs it. */
 export interface SeedNic {
   readonly index: number
@@ -38,7 +46,7 @@ export function cloudInitDocuments(vmName: string, raw: RawCloudInit, nics: read
       ? '#cloud-config\n{}\n'
       : typeof raw.userData === 'string'
         ? raw.userData
-        : `#cloud-config\n${stringify(raw.userData, { sortMapEntries: true })}`
+        : `#cloud-config\n${toCloudYaml(raw.userData, true)}`
   // An empty mapping (`network_config: {}`) asks for the derived one, as an absent key does.
   const given = raw.networkConfig as Record<string, unknown> | undefined
   const networkConfig = given && Object.keys(given).length > 0 ? given : derivedNetworkConfig(nics)
@@ -77,14 +85,11 @@ export function derivedNetworkConfig(nics: readonly SeedNic[]): Record<string, u
 
 /** How the plan shows a seed: one YAML text, so that a change shows line by line. */
 export function cloudInitText(cloudInit: CloudInit): string {
-  return stringify(
-    {
-      'user-data': cloudInit.userData,
-      'meta-data': cloudInit.metaData,
-      'network-config': cloudInit.networkConfig,
-    },
-    { lineWidth: 0 },
-  ).trimEnd()
+  return toCloudYaml({
+    'user-data': cloudInit.userData,
+    'meta-data': cloudInit.metaData,
+    'network-config': cloudInit.networkConfig,
+  }).trimEnd()
 }
 
 export interface LabKeys {
@@ -102,7 +107,7 @@ export interface LabKeys {
  */
 export function withLabKeys(userData: string, keys: LabKeys): string {
   if (!/^#cloud-config[ \t]*\r?\n/.test(userData)) return userData
-  const doc = parseDocument(userData)
+  const doc = parseCloudYaml(userData)
   if (doc.errors.length > 0 || !(isMap(doc.contents) || doc.contents === null)) return userData
   const config = (doc.toJS() ?? {}) as Record<string, unknown>
   if (!managesLoginKeys(config)) {
@@ -117,7 +122,7 @@ export function withLabKeys(userData: string, keys: LabKeys): string {
   if (config.ssh_keys === undefined) {
     config.ssh_keys = { ed25519_private: keys.hostPrivateKey, ed25519_public: keys.hostPublicKey }
   }
-  return `#cloud-config\n${stringify(config, { lineWidth: 0 })}`
+  return `#cloud-config\n${toCloudYaml(config)}`
 }
 
 function managesLoginKeys(config: Record<string, unknown>): boolean {
@@ -134,7 +139,7 @@ function managesLoginKeys(config: Record<string, unknown>): boolean {
 /** The login user the user data names (`user:`, or the first entry of `users:`), if any. */
 export function userDataUser(userData: string): string | null {
   if (!/^#cloud-config[ \t]*\r?\n/.test(userData)) return null
-  const doc = parseDocument(userData)
+  const doc = parseCloudYaml(userData)
   if (doc.errors.length > 0 || !isMap(doc.contents)) return null
   const config = doc.toJS() as Record<string, unknown>
   const nameOf = (u: unknown): string | null =>

@@ -1,6 +1,5 @@
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
-import { stringify } from 'yaml'
-import { withLabKeys } from '../cloud-init/documents.js'
+import { toCloudYaml, withLabKeys } from '../cloud-init/documents.js'
 import type { Vm } from '../model/types.js'
 import { run } from './exec.js'
 import { ensureVmKeys } from './ssh-keys.js'
@@ -21,8 +20,8 @@ export async function buildSeed(lab: string, labDir: string, vm: Vm): Promise<st
   try {
     const files = {
       'user-data': withLabKeys(cloudInit.userData, keys),
-      'meta-data': stringify(cloudInit.metaData),
-      'network-config': stringify(cloudInit.networkConfig),
+      'meta-data': toCloudYaml(cloudInit.metaData),
+      'network-config': toCloudYaml(cloudInit.networkConfig),
     }
     for (const [name, content] of Object.entries(files))
       await writeFile(`${dir}/${name}`, content, { mode: 0o600 })

@@ -1,0 +1,35 @@
+// A tiny HTTP file server for the image tests, run inside a test's network namespace:
+//   node image-server.js PORT FILE CONTROL
+// It serves FILE at every path, honours `Range: bytes=N-`, and prints one JSON line per
+// request on stdout. CONTROL is a JSON file read on each request: {"stallAfter": N} sends N
+// bytes and then nothing more, keeping the connection open (a download that hangs).
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+
+const [port, file, control] = process.argv.slice(2) as [string, string, string]
+const body = readFileSync(file)
+
+createServer((request, response) => {
+  let settings: { stallAfter?: number } = {}
+  try {
+    settings = JSON.parse(readFileSync(control, 'utf8'))
+  } catch {}
+  const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '')
+  const from = range ? Number(range[1]) : 0
+  if (from >= body.length) {
+    response.writeHead(416, { 'content-range': `bytes */${body.length}` }).end()
+    process.stdout.write(`${JSON.stringify({ url: request.url, from, status: 416 })}\n`)
+    return
+  }
+  const status = range ? 206 : 200
+  process.stdout.write(`${JSON.stringify({ url: request.url, from, status })}\n`)
+  response.writeHead(status, {
+    'content-length': String(body.length - from),
+    ...(range ? { 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` } : {}),
+  })
+  if (settings.stallAfter !== undefined) {
+    response.write(body.subarray(from, from + settings.stallAfter))
+    return // and never end
+  }
+  response.end(body.subarray(from))
+}).listen(Number(port), '127.0.0.1', () => process.stdout.write('listening\n'))
