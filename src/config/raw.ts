@@ -47,6 +47,7 @@ export interface RawVm {
   shutdown_timeout?: number | string
   ready?: { serial?: string; tcp?: number; ssh?: boolean | string; timeout?: number | string }
   ssh_user?: string
+  run_as?: string
 }
 
 export interface RawDefaults {
@@ -56,6 +57,7 @@ export interface RawDefaults {
   disk_size?: number | string
   shutdown_timeout?: number | string
   ssh_user?: string
+  run_as?: string
 }
 
 export interface RawTopology {

@@ -164,6 +164,7 @@ export function resolveTopology(
       disks: (vm.disks ?? []).map((disk) => addressOf('disk', disk)),
       nics: vmTaps.map((t) => ({ tap: t.address, device: t.device, network: t.network, mac: t.mac })),
       cloudInit: cloudInit,
+      runAs: vm.run_as ?? d.run_as ?? null,
       sshUser:
         vm.ssh_user ?? d.ssh_user ?? (cloudInit && userDataUser(cloudInit.userData)) ?? DEFAULT_SSH_USER,
       state: vm.state ?? 'running',

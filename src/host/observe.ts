@@ -8,6 +8,7 @@ import { parseAddress } from '../model/address.js'
 import type { HostCapacity, HostSnapshot, ObservedResource } from '../model/snapshot.js'
 import type { Address, Tap, Topology } from '../model/types.js'
 import { observeDhcp } from './dhcp-ops.js'
+import { run } from './exec.js'
 import { observeFirewall } from './firewall-ops.js'
 import { type Link, linkConflicts, listLinks, ownedLinks } from './links.js'
 import { isOurProcess, readPidFile } from './process.js'
@@ -56,7 +57,12 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
         ? `external "${n.bridge}" is not a bridge on this host`
         : `external bridge "${n.bridge}" does not exist on this host; create it first (ip link add ${n.bridge} type bridge) or fix the name`,
     }))
-  problems.push(...images.problems, ...(await missingQdiscs(topology, shaping)))
+  problems.push(
+    ...images.problems,
+    ...damagedDisks(disks),
+    ...(await missingUsers(topology)),
+    ...(await missingQdiscs(topology, shaping)),
+  )
   return {
     lab: topology.lab,
     resources,
@@ -100,6 +106,42 @@ async function imageFiles(
       }),
   )
   return { problems: (await Promise.all(checks)).filter((p) => p !== null), downloads }
+}
+
+/**
+ * A damaged disk stops the plan: replacing it would look like a format change and delete what
+ * is left of its data without anybody having asked for that.
+ */
+function damagedDisks(disks: readonly (ObservedResource & { damaged?: boolean })[]) {
+  return disks
+    .filter((d) => d.damaged)
+    .map((d) => ({
+      address: d.address,
+      message: `${d.handle.path} is no longer a valid qcow2 file (truncated or overwritten?); kvmctl will not replace it on its own: restore it, or move it away to have an empty disk made`,
+    }))
+}
+
+/** Users that run_as names must exist: QEMU would fail to start, after the plan was shown. */
+async function missingUsers(topology: Topology): Promise<{ address: Address; message: string }[]> {
+  const users = [...new Set(topology.vms.flatMap((vm) => (vm.runAs ? [vm.runAs] : [])))]
+  const missing = new Set(
+    (
+      await Promise.all(
+        users.map((user) =>
+          run('getent', ['passwd', user]).then(
+            () => null,
+            () => user,
+          ),
+        ),
+      )
+    ).filter((u) => u !== null),
+  )
+  return topology.vms
+    .filter((vm) => vm.runAs && missing.has(vm.runAs))
+    .map((vm) => ({
+      address: vm.address,
+      message: `run_as user "${vm.runAs}" does not exist on this host; create it (useradd --system ${vm.runAs}) or change run_as`,
+    }))
 }
 
 /** The lab's other host services: its nftables table, the qdiscs on taps, its dnsmasqs. */
@@ -194,10 +236,10 @@ function observeLinks(links: readonly Link[], lab: string, services: Services): 
   return found
 }
 
-async function observeDisks(labDir: string): Promise<ObservedResource[]> {
+async function observeDisks(labDir: string): Promise<(ObservedResource & { damaged: boolean })[]> {
   const names = (await listDir(`${labDir}/disks`)).filter((f) => f.endsWith('.json'))
   const found = await Promise.all(
-    names.map(async (file): Promise<ObservedResource | null> => {
+    names.map(async (file): Promise<(ObservedResource & { damaged: boolean }) | null> => {
       const record = await readJson<DiskRecord>(`${labDir}/disks/${file}`)
       if (!record) return null
       const info = await readDiskFile(record.path).catch(() => null)
@@ -208,6 +250,8 @@ async function observeDisks(labDir: string): Promise<ObservedResource[]> {
         address: record.address,
         type: 'disk',
         name,
+        // A qcow2 whose header is gone (truncated, overwritten) reads as raw: not a format change.
+        damaged: record.format === 'qcow2' && info.format !== 'qcow2',
         fields: {
           format: info.format,
           image: record.image,
@@ -220,7 +264,7 @@ async function observeDisks(labDir: string): Promise<ObservedResource[]> {
       }
     }),
   )
-  return found.filter((d): d is ObservedResource => d !== null)
+  return found.filter((d) => d !== null)
 }
 
 async function observeVms(labDir: string): Promise<ObservedResource[]> {

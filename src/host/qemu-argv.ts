@@ -59,8 +59,10 @@ export function qemuArgv(
     'none',
     // No new processes, no privilege changes, no obsolete system calls once the guest runs.
     // (spawn=deny is why kvmctl detaches QEMU itself: -daemonize forks and would be killed.)
+    // -runas needs QEMU's own setuid after the filter is in place; it can only lower privileges.
     '-sandbox',
-    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    `on,obsolete=deny,elevateprivileges=${vm.runAs ? 'allow' : 'deny'},spawn=deny,resourcecontrol=deny`,
+    ...(vm.runAs ? ['-runas', vm.runAs] : []),
     '-pidfile',
     files.pid,
     '-qmp',

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { KvmctlError } from '../errors.js'
 import type { Address, Fields } from '../model/types.js'
 
 /**
@@ -43,9 +44,31 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`)
 }
 
+/**
+ * A state file that is not there is absent; one kvmctl may not read (permissions, a file where
+ * a directory should be) is an error: treating it as absent would plan to make the lab again.
+ */
+function unreadable(path: string, error: unknown): KvmctlError | null {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'ENOENT' || code === undefined) return null
+  return new KvmctlError(
+    `cannot read the state directory at ${path}: ${code}`,
+    'run kvmctl as the user who made the lab (usually root), or pass the right --state-dir',
+  )
+}
+
+/** A JSON record, or null when it is absent or not JSON (a record cut short reads as absent). */
 export async function readJson<T>(path: string): Promise<T | null> {
+  let text: string
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    const fatal = unreadable(path, error)
+    if (fatal) throw fatal
+    return null
+  }
+  try {
+    return JSON.parse(text) as T
   } catch {
     return null
   }
@@ -54,7 +77,9 @@ export async function readJson<T>(path: string): Promise<T | null> {
 export async function listDir(path: string): Promise<string[]> {
   try {
     return await readdir(path)
-  } catch {
+  } catch (error) {
+    const fatal = unreadable(path, error)
+    if (fatal) throw fatal
     return []
   }
 }

@@ -102,6 +102,8 @@ export interface Vm {
   readonly cloudInit: CloudInit | null
   /** The guest user that `kvmctl ssh` and `ready: ssh` log in as. */
   readonly sshUser: string
+  /** The host user QEMU runs as once set up (-runas), or null: the user running kvmctl. */
+  readonly runAs: string | null
   readonly state: VmState
   readonly ready: Ready | null
   readonly shutdownTimeoutSeconds: number
