@@ -1,5 +1,15 @@
 import { readFile } from 'node:fs/promises'
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from 'yaml'
 import { type Diagnostic, KvmctlError } from '../errors.js'
 
 export type KeyPath = readonly (string | number)[]
@@ -47,6 +57,21 @@ export function parseSourceDocument(file: string, text: string): SourceDocument 
     path: '',
     message: `YAML: ${firstLine(error.message)}`,
   }))
+  if (syntaxErrors.length === 0) {
+    // An alias whose anchor is not defined before it is no parse error, but toJS throws on it.
+    visit(doc, {
+      Alias(_key, node) {
+        if (node.resolve(doc) === undefined) {
+          syntaxErrors.push({
+            file,
+            ...position(node.range?.[0] ?? 0),
+            path: '',
+            message: `YAML: the alias *${node.source} has no anchor &${node.source} before it`,
+          })
+        }
+      },
+    })
+  }
   const data = syntaxErrors.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 })
   return {
     file,

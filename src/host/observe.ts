@@ -255,6 +255,7 @@ async function observeDisks(labDir: string): Promise<(ObservedResource & { damag
         fields: {
           format: info.format,
           image: record.image,
+          backing_file: info.backingFile,
           size: formatSize(info.virtualBytes),
           protect: record.protect,
         },

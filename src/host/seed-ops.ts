@@ -1,4 +1,4 @@
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { toCloudYaml, withLabKeys } from '../cloud-init/documents.js'
 import type { Vm } from '../model/types.js'
 import { run } from './exec.js'
@@ -6,6 +6,7 @@ import { ensureVmKeys } from './ssh-keys.js'
 
 /** The seed's place in the VM's run directory; QEMU attaches it read-only. */
 export const seedPath = (runDir: string) => `${runDir}/seed.iso`
+export const seedWorkDir = (runDir: string) => `${runDir}/seed.d`
 
 /**
  * Builds the VM's NoCloud seed: an ISO 9660 image labelled `cidata` with user-data, meta-data
@@ -15,7 +16,10 @@ export const seedPath = (runDir: string) => `${runDir}/seed.iso`
 export async function buildSeed(lab: string, labDir: string, vm: Vm): Promise<string> {
   const cloudInit = vm.cloudInit!
   const keys = await ensureVmKeys(lab, labDir, vm.name)
-  const dir = await mkdtemp(`${vm.runDir}/seed.`)
+  // A fixed name, emptied first: a build cut short by a kill leaves nothing new behind.
+  const dir = seedWorkDir(vm.runDir)
+  await rm(dir, { recursive: true, force: true })
+  await mkdir(dir, { mode: 0o700 })
   const target = seedPath(vm.runDir)
   try {
     const files = {

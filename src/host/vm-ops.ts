@@ -122,5 +122,6 @@ export async function removeVmFiles(runDir: string): Promise<void> {
       `${runDir}/seed.iso`,
     ].map((f) => rm(f, { force: true })),
   )
+  await rm(`${runDir}/seed.d`, { recursive: true, force: true })
   await rmdir(runDir).catch(() => {})
 }

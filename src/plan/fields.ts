@@ -19,7 +19,14 @@ export const FIELD_EFFECTS: Readonly<Record<ResourceType, Readonly<Record<string
     isolated: 'in-place',
     mtu: 'in-place',
   },
-  disk: { format: 'replace', image: 'replace', size: 'in-place', protect: 'in-place' },
+  // backing_file: the image's file; a url image's changes with its sha256 (a new cache entry).
+  disk: {
+    format: 'replace',
+    image: 'replace',
+    backing_file: 'replace',
+    size: 'in-place',
+    protect: 'in-place',
+  },
   tap: { device: 'replace', bridge: 'in-place', mtu: 'in-place', rate: 'in-place', netem: 'in-place' },
   vm: {
     image: 'replace',
@@ -55,6 +62,7 @@ export function desiredFields(resource: Resource): Fields {
       return {
         format: resource.format,
         image: resource.image,
+        backing_file: resource.backingFile,
         // A boot overlay that keeps its image's size has no size of its own to compare.
         size: resource.sizeBytes > 0 ? formatSize(resource.sizeBytes) : null,
         protect: resource.protect,

@@ -81,7 +81,9 @@ describe('safety: QEMU as another user, a host that changed under a saved plan, 
 
   it('a state directory kvmctl cannot read is an error, never an empty host', async () => {
     writeFileSync(`${host.dir}/not-a-dir`, '')
-    const result = await kvmctl(['plan', '-f', file, '--state-dir', `${host.dir}/not-a-dir`], { netns: host.netns })
+    const result = await kvmctl(['plan', '-f', file, '--state-dir', `${host.dir}/not-a-dir`], {
+      netns: host.netns,
+    })
     assert.equal(result.code, 1)
     assert.match(result.stderr, /cannot read the state directory at .*not-a-dir\/safety.*: ENOTDIR/)
     assert.doesNotMatch(result.stderr, STACK_LINE)
