@@ -41,40 +41,78 @@ export async function waitReady(
   }
 }
 
+/** How far a VM is with each of its probes. */
+export interface Readiness {
+  serial: boolean
+  tcp: boolean
+  ssh: boolean
+  /** Where the tcp and ssh probes go: its fixed ip or its DHCP lease, once known. */
+  ip: string | null
+  /** What the ssh probe last saw. */
+  sshDetail: string
+}
+
+export const isReady = (r: Readiness) => r.serial && r.tcp && r.ssh
+
+/**
+ * One round of a VM's probes, skipping those already passed: the serial pattern in its console
+ * log from `offset`, the tcp port, then an ssh login (the dearest, so last, and only once sshd
+ * listens). Throws when the VM can never be ready (cloud-init reported an error).
+ */
+export async function probeOnce(
+  topology: Topology,
+  vm: Vm,
+  offset: number,
+  r: Readiness,
+  deadline: number,
+): Promise<Readiness> {
+  const ready = vm.ready!
+  const next = { ...r }
+  if (!next.serial)
+    next.serial = new RegExp(ready.serial!, 'm').test(await readFrom(vmFiles(vm.runDir).log, offset))
+  // The address may come from a DHCP lease that the guest has not asked for yet.
+  if (!(next.tcp && next.ssh)) next.ip ??= await vmAddress(topology, vm)
+  if (!next.tcp && next.ip) next.tcp = await tcpOpen(next.ip, ready.tcp!)
+  if (!next.ssh && next.ip && next.serial && next.tcp && (await tcpOpen(next.ip, 22))) {
+    const probe = await sshProbe(topology, vm, next.ip, deadline)
+    next.ssh = probe.ok
+    next.sshDetail = probe.detail
+    if (probe.fatal) {
+      throw new KvmctlError(
+        `vm/${vm.name} will not be ready: \`${ready.ssh}\` over ssh ${probe.detail}`,
+        `look inside with \`kvmctl ssh ${vm.name} -- sudo cloud-init status --long\``,
+      )
+    }
+  }
+  return next
+}
+
+/** Nothing passed yet, but the probes the VM's ready block does not ask for. */
+export function notYetReady(vm: Vm): Readiness {
+  const ready = vm.ready!
+  return {
+    serial: ready.serial === null,
+    tcp: ready.tcp === null,
+    ssh: ready.ssh === null,
+    ip: null,
+    sshDetail: 'no ssh server answered yet',
+  }
+}
+
 async function waitOne(topology: Topology, vm: Vm, offset: number, signal?: AbortSignal): Promise<void> {
   const ready = vm.ready!
   const deadline = Date.now() + ready.timeoutSeconds * 1000
-  const pattern = ready.serial !== null ? new RegExp(ready.serial, 'm') : null
-  let ip: string | null = null
-  let serialSeen = pattern === null
-  let tcpSeen = ready.tcp === null
-  let sshSeen = ready.ssh === null
-  let sshLast = 'no ssh server answered yet'
+  let r = notYetReady(vm)
   while (Date.now() < deadline && !signal?.aborted) {
-    if (!serialSeen) serialSeen = pattern!.test(await readFrom(vmFiles(vm.runDir).log, offset))
-    // The address may come from a DHCP lease that the guest has not asked for yet.
-    if (!(tcpSeen && sshSeen)) ip ??= await vmAddress(topology, vm)
-    if (!tcpSeen && ip) tcpSeen = await tcpOpen(ip, ready.tcp!)
-    // ssh last: a login is the dearest probe, and sshd listening (port 22) comes first.
-    if (!sshSeen && ip && serialSeen && tcpSeen && (await tcpOpen(ip, 22))) {
-      const probe = await sshProbe(topology, vm, ip, deadline)
-      sshSeen = probe.ok
-      sshLast = probe.detail
-      if (probe.fatal) {
-        throw new KvmctlError(
-          `vm/${vm.name} will not be ready: \`${ready.ssh}\` over ssh ${probe.detail}`,
-          `look inside with \`kvmctl ssh ${vm.name} -- sudo cloud-init status --long\``,
-        )
-      }
-    }
-    if (serialSeen && tcpSeen && sshSeen) return
+    r = await probeOnce(topology, vm, offset, r, deadline)
+    if (isReady(r)) return
     await new Promise((resolve) => setTimeout(resolve, ready.ssh !== null ? 1000 : 250))
   }
-  const address = ip ?? '(no address yet: no ip in the topology and no DHCP lease)'
+  const address = r.ip ?? '(no address yet: no ip in the topology and no DHCP lease)'
   const waitedFor = [
-    !serialSeen ? `serial /${ready.serial}/` : null,
-    !tcpSeen ? `tcp ${address}:${ready.tcp}` : null,
-    !sshSeen ? `ssh ${vm.sshUser}@${address} \`${ready.ssh}\` (${sshLast})` : null,
+    !r.serial ? `serial /${ready.serial}/` : null,
+    !r.tcp ? `tcp ${address}:${ready.tcp}` : null,
+    !r.ssh ? `ssh ${vm.sshUser}@${address} \`${ready.ssh}\` (${r.sshDetail})` : null,
   ].filter(Boolean)
   const tail = (await readFrom(vmFiles(vm.runDir).log, 0)).split(/\r?\n/).slice(-21, -1)
   throw new KvmctlError(

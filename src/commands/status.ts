@@ -1,9 +1,12 @@
+import { isReady, notYetReady, probeOnce } from '../apply/ready.js'
 import { BaseCommand } from '../base-command.js'
 import { vmFiles } from '../config/resolve.js'
 import { formatSize } from '../config/units.js'
 import { PlanError } from '../errors.js'
 import { labLeases, vmAddresses } from '../host/addresses.js'
 import { observe } from '../host/observe.js'
+import type { ObservedResource } from '../model/snapshot.js'
+import type { Topology, Vm } from '../model/types.js'
 import { diff } from '../plan/diff.js'
 import { show } from '../render/plan-text.js'
 import { renderTable } from '../render/table.js'
@@ -32,7 +35,10 @@ export default class Status extends BaseCommand<typeof Status> {
       problems = error.problems.map((p) => `${p.address}: ${p.message}`)
     }
     const leasesByNetwork = await labLeases(topology)
-    const vms = topology.vms.map((vm) => {
+    const readiness = await Promise.all(
+      topology.vms.map((vm) => readinessNow(topology, vm, found[vm.address])),
+    )
+    const vms = topology.vms.map((vm, index) => {
       const o = found[vm.address]
       return {
         name: vm.name,
@@ -41,6 +47,7 @@ export default class Status extends BaseCommand<typeof Status> {
         cpus: o ? Number(o.fields.cpus) : vm.cpus,
         memory: o ? String(o.fields.memory) : `${vm.memoryMiB}M`,
         ips: vmAddresses(topology, vm, leasesByNetwork),
+        ready: readiness[index]!,
         console: vmFiles(vm.runDir).serial,
         console_log: vmFiles(vm.runDir).log,
       }
@@ -93,10 +100,11 @@ export default class Status extends BaseCommand<typeof Status> {
     const lines = [`Lab ${s.bold(topology.lab)}  (${topology.labDir})`, '']
     lines.push(
       renderTable(
-        ['VM', 'STATE', 'PID', 'CPUS', 'MEMORY', 'IP', 'CONSOLE'],
+        ['VM', 'STATE', 'READY', 'PID', 'CPUS', 'MEMORY', 'IP', 'CONSOLE'],
         vms.map((v) => [
           v.name,
           colourState(v.state, s),
+          v.ready === null ? '-' : v.ready ? s.green('yes') : s.yellow('no'),
           dash(v.pid),
           String(v.cpus),
           v.memory,
@@ -158,4 +166,21 @@ function colourState(state: string, s: BaseCommand<typeof Status>['style']): str
 function formatUsed(bytes: number): string {
   if (bytes < 1024 ** 2) return `${Math.ceil(bytes / 1024)}K`
   return formatSize(Math.ceil(bytes / 1024 ** 2) * 1024 ** 2)
+}
+
+/**
+ * Is a running VM ready now, by its `ready:` probes (one round, a few seconds at most)? null for
+ * a VM without a ready block or not running.
+ */
+async function readinessNow(
+  topology: Topology,
+  vm: Vm,
+  observed: ObservedResource | undefined,
+): Promise<boolean | null> {
+  if (!vm.ready || observed?.fields.state !== 'running') return null
+  try {
+    return isReady(await probeOnce(topology, vm, 0, notYetReady(vm), Date.now() + 5000))
+  } catch {
+    return false
+  }
 }

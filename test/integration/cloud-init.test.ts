@@ -65,6 +65,12 @@ describe('a real Debian guest configured by cloud-init, ready when ssh works', (
     assert.equal(hostname.stdout, 'alpha\n', 'the hostname set through cloud-init user data')
     const status = await ssh('cloud-init', 'status')
     assert.equal(status.stdout, 'status: done\n')
+    const vm = JSON.parse((await host.kvmctl(['status', '-f', file, '--json'])).stdout).vms[0]
+    assert.deepEqual(
+      [vm.state, vm.ready, vm.ips],
+      ['running', true, ['10.71.0.10']],
+      'status: address and readiness',
+    )
   })
 
   it('passes the remote exit code through, and gives plain ssh a working config', async () => {
