@@ -2,18 +2,20 @@
 //   node image-server.js PORT FILE CONTROL
 // It serves FILE at every path, honours `Range: bytes=N-`, and prints one JSON line per
 // request on stdout. CONTROL is a JSON file read on each request: {"stallAfter": N} sends N
-// bytes and then nothing more, keeping the connection open (a download that hangs).
+// bytes and then nothing more, keeping the connection open (a download that hangs);
+// {"delayMs": N} waits N ms before it answers (a slow server, for downloads that overlap).
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 
 const [port, file, control] = process.argv.slice(2) as [string, string, string]
 const body = readFileSync(file)
 
-createServer((request, response) => {
-  let settings: { stallAfter?: number } = {}
+createServer(async (request, response) => {
+  let settings: { stallAfter?: number; delayMs?: number } = {}
   try {
     settings = JSON.parse(readFileSync(control, 'utf8'))
   } catch {}
+  if (settings.delayMs) await new Promise((resolve) => setTimeout(resolve, settings.delayMs))
   const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '')
   const from = range ? Number(range[1]) : 0
   if (from >= body.length) {

@@ -171,6 +171,26 @@ describe('images: a verified download cache, online grow, readiness that never c
     assert.deepEqual(readdirSync(cache()), [])
   })
 
+  it('two jobs pulling the same image at once download it once (the second waits for the first)', async () => {
+    writeFileSync(control, JSON.stringify({ delayMs: 1500 }))
+    const before = requests.length
+    const file = `${host.dir}/one.yaml`
+    const pulls = await Promise.all([1, 2].map(() => host.kvmctl(['image', 'pull', '-f', file])))
+    writeFileSync(control, '{}')
+    for (const pull of pulls) assert.equal(pull.code, 0, pull.stderr)
+    assert.equal(requests.length - before, 1, 'one request to the server')
+    assert.deepEqual(
+      pulls
+        .map((p) =>
+          /ready \((downloaded meanwhile|.* sha256 verified)/.exec(p.stderr)?.[1]?.startsWith('downloaded'),
+        )
+        .sort(),
+      [false, true],
+      'one downloaded it, the other found it done',
+    )
+    assert.deepEqual(readdirSync(cache()), [sha256])
+  })
+
   it('fails after the timeout of a ready that never comes, naming the VM and probe, with the console', async () => {
     const file = host.topology(
       'late.yaml',
