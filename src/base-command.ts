@@ -2,9 +2,10 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
 import type { ChalkInstance } from 'chalk'
 import { loadTopology } from './config/index.js'
 import { didYouMean } from './config/suggest.js'
-import { KvmctlError, TopologyError } from './errors.js'
+import { KvmctlError } from './errors.js'
 import type { Topology, Vm } from './model/types.js'
 import { makeStyle } from './render/style.js'
+import { reportError } from './report-error.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -77,30 +78,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   override async catch(error: Error): Promise<void> {
     // oclif's own exit (this.exit) passes through untouched.
     if (error instanceof Errors.ExitError) throw error
-    const hint = error instanceof KvmctlError ? error.hint : undefined
-    const style = makeStyle({ color: !process.argv.includes('--no-color'), stream: process.stderr })
-    const json = process.argv.includes('--json')
-    if (json) {
-      this.printJson({
-        error: {
-          type: error instanceof KvmctlError ? error.name : 'Error',
-          message: error.message,
-          hint: hint ?? null,
-          diagnostics: error instanceof TopologyError ? error.diagnostics : undefined,
-        },
-      })
-    }
-    const lines =
-      error instanceof TopologyError
-        ? [
-            ...error.message.split('\n'),
-            style.red.bold('Error: ') +
-              `${error.diagnostics.length} problem${error.diagnostics.length === 1 ? '' : 's'} in ${error.diagnostics[0]?.file}`,
-          ]
-        : [style.red.bold('Error: ') + error.message]
-    if (hint) lines.push(style.dim(`Hint: ${hint}`))
-    if (process.env.KVMCTL_DEBUG === '1' && error.stack) lines.push(error.stack)
-    process.stderr.write(`${lines.join('\n')}\n`)
-    process.exitCode = 1
+    reportError(error, { json: process.argv.includes('--json'), color: !process.argv.includes('--no-color') })
   }
 }

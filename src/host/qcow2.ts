@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import type { DiskFormat } from '../model/types.js'
 
 export interface DiskFileInfo {
@@ -17,12 +17,14 @@ const QCOW2_MAGIC = 0x514649fb
  * Much cheaper than starting `qemu-img info` for every disk on every plan.
  */
 export async function readDiskFile(path: string): Promise<DiskFileInfo> {
-  const handle = await open(path, 'r')
+  // Synchronous on purpose: a few bytes of a local file; `plan` reads every disk of the lab, and
+  // four round trips through libuv's thread pool per disk cost more than the reads themselves.
+  const fd = openSync(path, 'r')
   try {
-    const stat = await handle.stat()
+    const stat = fstatSync(fd)
     const actualBytes = stat.blocks * 512
     const header = Buffer.alloc(32)
-    const { bytesRead } = await handle.read(header, 0, 32, 0)
+    const bytesRead = readSync(fd, header, 0, 32, 0)
     if (bytesRead < 32 || header.readUInt32BE(0) !== QCOW2_MAGIC) {
       return { format: 'raw', virtualBytes: stat.size, actualBytes, backingFile: null }
     }
@@ -31,11 +33,11 @@ export async function readDiskFile(path: string): Promise<DiskFileInfo> {
     let backingFile: string | null = null
     if (backingOffset > 0 && backingLength > 0 && backingLength < 4096) {
       const name = Buffer.alloc(backingLength)
-      await handle.read(name, 0, backingLength, backingOffset)
+      readSync(fd, name, 0, backingLength, backingOffset)
       backingFile = name.toString('utf8')
     }
     return { format: 'qcow2', virtualBytes: Number(header.readBigUInt64BE(24)), actualBytes, backingFile }
   } finally {
-    await handle.close()
+    closeSync(fd)
   }
 }

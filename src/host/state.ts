@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { KvmctlError } from '../errors.js'
 import type { Address, Fields } from '../model/types.js'
@@ -57,11 +58,15 @@ function unreadable(path: string, error: unknown): KvmctlError | null {
   )
 }
 
-/** A JSON record, or null when it is absent or not JSON (a record cut short reads as absent). */
+/**
+ * A JSON record, or null when it is absent or not JSON (a record cut short reads as absent).
+ * Read synchronously, as the directory listings below: small local files that `plan` reads by
+ * the hundred, for which libuv's thread pool costs more than the read.
+ */
 export async function readJson<T>(path: string): Promise<T | null> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = readFileSync(path, 'utf8')
   } catch (error) {
     const fatal = unreadable(path, error)
     if (fatal) throw fatal
@@ -76,7 +81,7 @@ export async function readJson<T>(path: string): Promise<T | null> {
 
 export async function listDir(path: string): Promise<string[]> {
   try {
-    return await readdir(path)
+    return readdirSync(path)
   } catch (error) {
     const fatal = unreadable(path, error)
     if (fatal) throw fatal

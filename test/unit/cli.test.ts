@@ -49,4 +49,31 @@ describe('the CLI without a host', () => {
     assert.match(command.stderr, /unknown command "plna" \(did you mean "plan"\?\)/)
     assert.doesNotMatch(command.stderr, STACK_LINE)
   })
+
+  it('plan runs from its fast entry with the same flags, errors and exit codes; help and bad flags go to oclif', async () => {
+    const state = ['--state-dir', `${dir}/state`]
+    const text = await kvmctl(['plan', '-f', 'examples/quickstart.yaml', ...state, '--detailed-exitcode'])
+    assert.equal(text.code, 2, text.stderr)
+    assert.match(text.stdout, /^Plan: 7 to create, 0 to update, 0 to restart, 0 to replace, 0 to delete\.$/m)
+    const json = await kvmctl([
+      'plan',
+      '--file=examples/quickstart.yaml',
+      ...state,
+      '--json',
+      '--target',
+      'vm/alpha',
+    ])
+    assert.equal(json.code, 0, json.stderr)
+    assert.equal(JSON.parse(json.stdout).summary.create, 4, 'vm/alpha, its disk, tap and network')
+    const missing = await kvmctl(['plan', '-f', `${dir}/nope.yaml`, '--json'])
+    assert.equal(missing.code, 1)
+    assert.match(JSON.parse(missing.stdout).error.message, /cannot read topology .*nope\.yaml/)
+    assert.match(missing.stderr, /^Hint: pass the topology with -f PATH/m)
+    const help = await kvmctl(['plan', '--help'])
+    assert.equal(help.code, 0)
+    assert.match(help.stdout, /USAGE\n {2}\$ kvmctl plan/)
+    const bad = await kvmctl(['plan', '--capacity', 'maybe'])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /Expected --capacity=maybe to be one of: warn, error/)
+  })
 })

@@ -1,0 +1,35 @@
+import { KvmctlError, TopologyError } from './errors.js'
+import { makeStyle } from './render/style.js'
+
+/**
+ * How every command reports a failure: the message and its hint on stderr (every problem of a
+ * topology at its file:line:col), an `{"error": ...}` document on stdout under --json, a stack
+ * only with KVMCTL_DEBUG=1, and exit code 1.
+ */
+export function reportError(error: Error, options: { json: boolean; color: boolean }): void {
+  const hint = error instanceof KvmctlError ? error.hint : undefined
+  const style = makeStyle({ color: options.color, stream: process.stderr })
+  if (options.json) {
+    const document = {
+      error: {
+        type: error instanceof KvmctlError ? error.name : 'Error',
+        message: error.message,
+        hint: hint ?? null,
+        diagnostics: error instanceof TopologyError ? error.diagnostics : undefined,
+      },
+    }
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`)
+  }
+  const lines =
+    error instanceof TopologyError
+      ? [
+          ...error.message.split('\n'),
+          style.red.bold('Error: ') +
+            `${error.diagnostics.length} problem${error.diagnostics.length === 1 ? '' : 's'} in ${error.diagnostics[0]?.file}`,
+        ]
+      : [style.red.bold('Error: ') + error.message]
+  if (hint) lines.push(style.dim(`Hint: ${hint}`))
+  if (process.env.KVMCTL_DEBUG === '1' && error.stack) lines.push(error.stack)
+  process.stderr.write(`${lines.join('\n')}\n`)
+  process.exitCode = 1
+}
