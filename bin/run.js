@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// The kvmctl binary: the bundled CLI (npm run build makes it). `plan`, which users run all the
-// time, first tries the oclif-free fast entry; anything it does not handle goes to oclif.
+// The kvmctl binary: the bundled CLI (npm run build makes it). plan, apply and destroy, which
+// users run all the time, first try the oclif-free fast entry; the rest, and anything it does
+// not handle (--help, a bad flag), go to oclif.
 const argv = process.argv.slice(2)
-const fast = argv[0] === 'plan' ? (await import('../dist/bundle/fast.js')).runFast : null
+const fast = ['plan', 'apply', 'destroy'].includes(argv[0])
+  ? (await import('../dist/bundle/fast.js')).runFast
+  : null
 if (!fast || !(await fast(argv))) {
   const { run } = await import('../dist/bundle/kvmctl.js')
   await run(import.meta.url)

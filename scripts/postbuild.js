@@ -14,9 +14,10 @@ import { topologySchema } from '../dist/src/paths.js'
 
 const root = new URL('..', import.meta.url).pathname
 
+// The fast entry for plan, apply and destroy (src/cli/fast.ts) is a second, oclif-free bundle.
 await build({
-  entryPoints: [`${root}dist/src/main.js`],
-  outfile: `${root}dist/bundle/kvmctl.js`,
+  entryPoints: { kvmctl: `${root}dist/src/main.js`, fast: `${root}dist/src/cli/fast.js` },
+  outdir: `${root}dist/bundle`,
   bundle: true,
   platform: 'node',
   format: 'esm',

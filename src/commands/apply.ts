@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
-import { runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
+import { applyCommand } from '../cli/apply.js'
 import { targetFlag } from './plan.js'
 
 export const applyFlags = {
@@ -33,9 +33,10 @@ export default class Apply extends BaseCommand<typeof Apply> {
 
   async run(): Promise<void> {
     const { args } = await this.parse(Apply)
-    const outcome = await runApply({
-      topology: await this.topology(),
+    await applyCommand({
       destroy: false,
+      file: this.flags.file,
+      stateDir: this.flags['state-dir'],
       planFile: args.planfile,
       targets: this.flags.target,
       autoApprove: this.flags['auto-approve'],
@@ -43,23 +44,7 @@ export default class Apply extends BaseCommand<typeof Apply> {
       lockTimeout: this.flags['lock-timeout'],
       wait: this.flags.wait,
       json: this.flags.json,
-      style: this.style,
-      say: (text) => this.say(text),
+      color: !this.flags['no-color'],
     })
-    if (this.flags.json) this.printJson(outcomeJson(outcome))
-  }
-}
-
-export function outcomeJson(outcome: Awaited<ReturnType<typeof runApply>>) {
-  return {
-    plan: outcome.plan,
-    result: outcome.result
-      ? {
-          ok: outcome.result.ok,
-          done: outcome.result.done,
-          failed: outcome.result.failed.map((f) => ({ address: f.address, error: f.error.message })),
-          skipped: outcome.result.skipped,
-        }
-      : { ok: true, done: [], failed: [], skipped: [] },
   }
 }

@@ -50,7 +50,7 @@ describe('the CLI without a host', () => {
     assert.doesNotMatch(command.stderr, STACK_LINE)
   })
 
-  it('plan runs from its fast entry with the same flags, errors and exit codes; help and bad flags go to oclif', async () => {
+  it('plan, apply and destroy run from the fast entry with the same flags, errors and exit codes; help and bad flags go to oclif', async () => {
     const state = ['--state-dir', `${dir}/state`]
     const text = await kvmctl(['plan', '-f', 'examples/quickstart.yaml', ...state, '--detailed-exitcode'])
     assert.equal(text.code, 2, text.stderr)
@@ -75,5 +75,14 @@ describe('the CLI without a host', () => {
     const bad = await kvmctl(['plan', '--capacity', 'maybe'])
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /Expected --capacity=maybe to be one of: warn, error/)
+    const parallelism = await kvmctl(['destroy', '--parallelism', '0'])
+    assert.equal(parallelism.code, 1)
+    assert.match(parallelism.stderr, /Expected an integer greater than or equal to 1 but received: 0/)
+    const extra = await kvmctl(['apply', 'one.plan', 'two.plan'])
+    assert.equal(extra.code, 1)
+    assert.match(extra.stderr, /Unexpected argument: two\.plan/)
+    const lab = await kvmctl(['destroy', '--lab', 'Bad!', '--auto-approve', '--state-dir', `${dir}/state`])
+    assert.equal(lab.code, 1)
+    assert.match(lab.stderr, /^Error: bad lab name "Bad!"\nHint: a lab name is a lowercase letter/m)
   })
 })
