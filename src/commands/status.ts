@@ -169,7 +169,13 @@ function formatUsed(bytes: number): string {
 }
 
 /**
- * Is a running VM ready now, by its `ready:` probes (one round, a few seconds at most)? null for
+ * How long status gives a VM's ssh probe: `cloud-init status` alone takes seconds in a guest
+ * without KVM (Python starting under TCG).
+ */
+const STATUS_PROBE_MS = 20_000
+
+/**
+ * Is a running VM ready now, by its `ready:` probes (one round)? null for
  * a VM without a ready block or not running.
  */
 async function readinessNow(
@@ -179,7 +185,7 @@ async function readinessNow(
 ): Promise<boolean | null> {
   if (!vm.ready || observed?.fields.state !== 'running') return null
   try {
-    return isReady(await probeOnce(topology, vm, 0, notYetReady(vm), Date.now() + 5000))
+    return isReady(await probeOnce(topology, vm, 0, notYetReady(vm), Date.now() + STATUS_PROBE_MS))
   } catch {
     return false
   }

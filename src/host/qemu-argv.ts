@@ -92,7 +92,8 @@ export function qemuArgv(
   })
   vm.nics.forEach((nic, index) => {
     argv.push('-netdev', `tap,id=net${index},ifname=${nic.device},script=no,downscript=no`)
-    argv.push('-device', `virtio-net-pci,netdev=net${index},mac=${nic.mac}`)
+    // romfile=: no network-boot ROM to load; kvmctl boots from a kernel or a disk.
+    argv.push('-device', `virtio-net-pci,netdev=net${index},mac=${nic.mac},romfile=`)
   })
   return argv
 }

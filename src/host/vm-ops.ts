@@ -52,7 +52,7 @@ export async function startVm(
         const pid = await readPidFile(files.pid)
         if (pid !== null) return pid
       }
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await new Promise((resolve) => setTimeout(resolve, 10))
     }
   } finally {
     await log.close()
