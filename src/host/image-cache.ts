@@ -16,6 +16,8 @@ export const imageCacheDir = (stateDir: string) => `${stateDir}/images`
 
 /** How long a second kvmctl waits for another one's download of the same image. */
 const DOWNLOAD_LOCK_SECONDS = 3600
+/** A server that sends nothing for this long has stalled: fail (the next apply resumes). */
+const idleSeconds = () => Number(process.env.KVMCTL_DOWNLOAD_IDLE_SECONDS) || 60
 
 export type ProgressReport = (received: number, total: number | null) => void
 
@@ -72,7 +74,12 @@ async function download(
   const hash = createHash('sha256')
   const kept = (await stat(partial).catch(() => null))?.size ?? 0
   if (kept > 0) await hashFile(partial, hash)
-  const source = await openSource(url, kept)
+  const stalled = new AbortController()
+  const idle = setTimeout(() => stalled.abort(), idleSeconds() * 1000)
+  const source = await openSource(url, kept, stalled.signal).catch((error) => {
+    clearTimeout(idle)
+    throw error
+  })
   const file = await open(partial, source.from > 0 ? 'a' : 'w', 0o600)
   let received = source.from
   // A server that ignored the range sends the whole file: hash it from its start.
@@ -84,13 +91,18 @@ async function download(
       fresh.update(bytes)
       received += bytes.length
       progress?.(received, source.total)
+      idle.refresh()
     }
   } catch (error) {
+    const why = stalled.signal.aborted
+      ? `the server sent nothing for ${idleSeconds()} s`
+      : (error as Error).message
     throw new KvmctlError(
-      `downloading ${url} failed after ${received} bytes: ${(error as Error).message}`,
+      `downloading ${url} failed after ${received} bytes: ${why}`,
       'run apply again: the download continues where it stopped',
     )
   } finally {
+    clearTimeout(idle)
     await file.close()
   }
   return { actual: fresh.digest('hex'), resumed: source.from > 0 }
@@ -103,7 +115,7 @@ interface Source {
   readonly body: AsyncIterable<unknown>
 }
 
-async function openSource(url: string, kept: number): Promise<Source> {
+async function openSource(url: string, kept: number, signal: AbortSignal): Promise<Source> {
   if (url.startsWith('file://')) {
     const path = fileURLToPath(url)
     const size = (await stat(path).catch(() => null))?.size
@@ -113,9 +125,11 @@ async function openSource(url: string, kept: number): Promise<Source> {
   }
   let response: Response
   try {
-    response = await fetch(url, { headers: kept > 0 ? { range: `bytes=${kept}-` } : {} })
+    response = await fetch(url, { headers: kept > 0 ? { range: `bytes=${kept}-` } : {}, signal })
   } catch (error) {
-    const cause = (error as { cause?: Error }).cause?.message ?? (error as Error).message
+    const cause = signal.aborted
+      ? `the server did not answer for ${idleSeconds()} s`
+      : ((error as { cause?: Error }).cause?.message ?? (error as Error).message)
     throw new KvmctlError(`cannot download ${url}: ${cause}`, "check the url and this host's network")
   }
   if (response.status === 206 && kept > 0) {
@@ -125,7 +139,7 @@ async function openSource(url: string, kept: number): Promise<Source> {
   if (response.status === 416 && kept > 0) {
     // The kept part is as long as the file, or longer: start over.
     await response.body?.cancel()
-    return openSource(url, 0)
+    return openSource(url, 0, signal)
   }
   if (!response.ok) {
     await response.body?.cancel()

@@ -37,6 +37,21 @@ async function ensureKeyPair(path: string, comment: string): Promise<void> {
   await rm(`${partial}.pub`, { force: true })
 }
 
+/**
+ * One change at a time to a lab's SSH directory: the VMs of a lab start in parallel, and two
+ * first starts would both make the lab key, or write known_hosts over each other. (Other kvmctl
+ * processes are kept out by the lab lock.)
+ */
+const queues = new Map<string, Promise<unknown>>()
+function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const next = (queues.get(key) ?? Promise.resolve()).then(work, work)
+  queues.set(
+    key,
+    next.catch(() => {}),
+  )
+  return next
+}
+
 export interface VmKeys {
   readonly authorizedKey: string
   readonly hostPrivateKey: string
@@ -47,7 +62,11 @@ export interface VmKeys {
  * The lab's login key and the VM's host key, made on first use and kept in the lab's
  * directory (owner only), and known_hosts rewritten to list every VM's host key.
  */
-export async function ensureVmKeys(lab: string, labDir: string, vm: string): Promise<VmKeys> {
+export function ensureVmKeys(lab: string, labDir: string, vm: string): Promise<VmKeys> {
+  return oneAtATime(labDir, () => makeVmKeys(lab, labDir, vm))
+}
+
+async function makeVmKeys(lab: string, labDir: string, vm: string): Promise<VmKeys> {
   const files = sshFiles(labDir)
   await mkdir(files.dir, { recursive: true, mode: 0o700 })
   await ensureKeyPair(files.key, `kvmctl lab ${lab}`)
@@ -74,7 +93,11 @@ async function writeKnownHosts(lab: string, labDir: string): Promise<void> {
 }
 
 /** Forgets a deleted VM's host key. */
-export async function removeVmKeys(lab: string, labDir: string, vm: string): Promise<void> {
+export function removeVmKeys(lab: string, labDir: string, vm: string): Promise<void> {
+  return oneAtATime(labDir, () => forgetVmKeys(lab, labDir, vm))
+}
+
+async function forgetVmKeys(lab: string, labDir: string, vm: string): Promise<void> {
   const files = sshFiles(labDir)
   await rm(files.hostKey(vm), { force: true })
   await rm(`${files.hostKey(vm)}.pub`, { force: true })

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { ROOT } from '../helpers/cli.js'
+import { kvmctl, ROOT } from '../helpers/cli.js'
 import { editFile, TestHost, waitFor } from '../helpers/host.js'
 
 const PORT = 8087
@@ -169,6 +169,27 @@ describe('images: a verified download cache, online grow, readiness that never c
     pruned = await host.kvmctl(['image', 'prune'])
     assert.match(pruned.stdout, new RegExp(`removed .*/images/${sha256}\\n1 file\\(s\\) removed\\.`))
     assert.deepEqual(readdirSync(cache()), [])
+  })
+
+  it('a download that stalls fails after the idle timeout, keeps its part, and the next pull resumes it', async () => {
+    writeFileSync(control, JSON.stringify({ stallAfter: 65536 }))
+    const before = requests.length
+    const pull = (env: Record<string, string> = {}) =>
+      kvmctl(['image', 'pull', '-f', `${host.dir}/one.yaml`, '--state-dir', host.stateDir], {
+        netns: host.netns,
+        env,
+      })
+    const stalled = await pull({ KVMCTL_DOWNLOAD_IDLE_SECONDS: '2' })
+    assert.equal(stalled.code, 1)
+    assert.match(stalled.stderr, /downloading .* failed after 65536 bytes: the server sent nothing for 2 s/)
+    assert.equal(statSync(`${cache()}/${sha256}.partial`).size, 65536)
+    writeFileSync(control, '{}')
+    assert.equal((await pull()).code, 0)
+    assert.deepEqual(
+      requests.slice(before).map((r) => `${r.status} from ${r.from}`),
+      ['200 from 0', '206 from 65536'],
+    )
+    assert.match((await host.kvmctl(['image', 'prune'])).stdout, /^1 file\(s\) removed\.$/m, 'unused again')
   })
 
   it('two jobs pulling the same image at once download it once (the second waits for the first)', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
+import { ensureVmKeys, sshFiles } from '../../src/host/ssh-keys.js'
 import { kvmctl, STACK_LINE } from '../helpers/cli.js'
 import { editFile, TestHost } from '../helpers/host.js'
 
@@ -88,5 +89,19 @@ describe('safety: QEMU as another user, a host that changed under a saved plan, 
     assert.match(result.stderr, /cannot read the state directory at .*not-a-dir\/safety.*: ENOTDIR/)
     assert.doesNotMatch(result.stderr, STACK_LINE)
     assert.equal(readFileSync(`${host.dir}/not-a-dir`, 'utf8'), '')
+  })
+
+  it('SSH keys for three VMs made at once: one lab key, a host key each, all in known_hosts, owner-only', async () => {
+    const labDir = `${host.dir}/keys-lab`
+    const keys = await Promise.all(['a', 'b', 'c'].map((vm) => ensureVmKeys('keys', labDir, vm)))
+    assert.equal(new Set(keys.map((k) => k.authorizedKey)).size, 1, 'one login key for the lab')
+    assert.equal(new Set(keys.map((k) => k.hostPublicKey)).size, 3)
+    const known = readFileSync(sshFiles(labDir).knownHosts, 'utf8').trim().split('\n')
+    assert.deepEqual(
+      known.map((line) => line.split(' ')[0]),
+      ['kvmctl.keys.a', 'kvmctl.keys.b', 'kvmctl.keys.c'],
+    )
+    assert.equal(statSync(sshFiles(labDir).key).mode & 0o777, 0o600)
+    assert.equal(statSync(sshFiles(labDir).dir).mode & 0o777, 0o700)
   })
 })
