@@ -1,23 +1,16 @@
 import { resolve } from 'node:path'
-import { runApply } from '../apply/run.js'
+import { type ApplyOptions, runApply } from '../apply/run.js'
 import { loadTopology } from '../config/index.js'
 import { KvmctlError } from '../errors.js'
 import type { Topology } from '../model/types.js'
 import { makeStyle } from '../render/style.js'
 
-export interface ApplyCommandOptions {
-  readonly destroy: boolean
+/** What the command line gives: run.ts's options, with a file (or a lab name) and a colour switch. */
+export interface ApplyCommandOptions extends Omit<ApplyOptions, 'topology' | 'style' | 'say'> {
   readonly file: string
   readonly stateDir: string
   /** destroy --lab: the lab to remove without reading a topology file. */
   readonly lab?: string
-  readonly planFile?: string
-  readonly targets?: readonly string[]
-  readonly autoApprove: boolean
-  readonly parallelism: number
-  readonly lockTimeout: number
-  readonly wait: boolean
-  readonly json: boolean
   readonly color: boolean
 }
 
@@ -25,19 +18,8 @@ export interface ApplyCommandOptions {
 export async function applyCommand(o: ApplyCommandOptions): Promise<void> {
   const say = (text: string) => (o.json ? process.stderr : process.stdout).write(`${text}\n`)
   const topology = o.lab ? labOnly(o.lab, o.stateDir) : (await loadTopology(o.file, o.stateDir)).topology
-  const outcome = await runApply({
-    topology,
-    destroy: o.destroy,
-    planFile: o.planFile,
-    targets: o.targets,
-    autoApprove: o.autoApprove,
-    parallelism: o.parallelism,
-    lockTimeout: o.lockTimeout,
-    wait: o.wait,
-    json: o.json,
-    style: makeStyle({ color: o.color }),
-    say,
-  })
+  const { file: _file, stateDir: _stateDir, lab: _lab, color, ...options } = o
+  const outcome = await runApply({ ...options, topology, style: makeStyle({ color }), say })
   if (o.json) process.stdout.write(`${JSON.stringify(outcomeJson(outcome), null, 2)}\n`)
 }
 
