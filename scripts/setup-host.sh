@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 host for kvmctl and its tests, idempotently: Debian packages, npm
-# dependencies, the build, and the test guests (tiny, and Debian with cloud-init). Run as
-# root. A second run takes seconds.
+# dependencies, the build, and the tiny test guest. Run as root. A second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +36,4 @@ npm run build --silent >/dev/null
 # apt lists are needed to download the guest's kernel; refresh them once when they are missing.
 if [ -z "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -n1)" ]; then apt-get update -qq; fi
 test/fixtures/build-tiny-guest.sh >/dev/null 2> >(grep -v 'unsandboxed' >&2)
-# The Debian guest takes 3-4 minutes the first time, then it is cached (~/.cache/kvmctl).
-test/fixtures/build-debian-guest.sh >/dev/null
 echo "setup-host: ready ($(qemu-system-x86_64 --version | head -n1))"

@@ -1,5 +1,6 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
 import type { ChalkInstance } from 'chalk'
+import { CLI_DEFAULTS } from './cli/defaults.js'
 import { loadTopology } from './config/index.js'
 import { didYouMean } from './config/suggest.js'
 import { KvmctlError } from './errors.js'
@@ -20,13 +21,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     file: Flags.string({
       char: 'f',
       summary: 'The topology file.',
-      default: 'kvmctl.yaml',
+      default: CLI_DEFAULTS.file,
       helpGroup: 'GLOBAL',
     }),
     'state-dir': Flags.string({
       summary: "Where the lab's disks, pid files and sockets live.",
-      env: 'KVMCTL_STATE_DIR',
-      default: '/var/lib/kvmctl',
+      env: CLI_DEFAULTS.stateDirEnv,
+      default: CLI_DEFAULTS.stateDir,
       helpGroup: 'GLOBAL',
     }),
     json: Flags.boolean({ summary: 'Machine-readable output on stdout.', helpGroup: 'GLOBAL' }),

@@ -20,8 +20,9 @@ export async function consoleOffsets(topology: Topology): Promise<Map<string, nu
 
 /**
  * Waits, for all VMs at once, until each VM with a `ready:` block is ready: its console shows
- * the `serial` pattern and its `tcp` port accepts a connection. `since` gives, per VM, where in
- * its console log to start looking (0 for a VM that was not restarted).
+ * the `serial` pattern, its `tcp` port accepts a connection, and its `ssh` command succeeds with
+ * the lab's key. `since` gives, per VM, where in its console log to start looking (0 for a VM
+ * that was not restarted).
  */
 export async function waitReady(
   topology: Topology,

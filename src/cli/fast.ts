@@ -1,6 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { reportError } from '../report-error.js'
 import { applyCommand } from './apply.js'
+import { CLI_DEFAULTS } from './defaults.js'
 import { planCommand } from './plan.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
@@ -106,8 +107,8 @@ const string = (value: unknown) => (typeof value === 'string' ? value : undefine
 
 function common(v: Values) {
   return {
-    file: string(v.file) ?? 'kvmctl.yaml',
-    stateDir: string(v['state-dir']) ?? process.env.KVMCTL_STATE_DIR ?? '/var/lib/kvmctl',
+    file: string(v.file) ?? CLI_DEFAULTS.file,
+    stateDir: string(v['state-dir']) ?? process.env[CLI_DEFAULTS.stateDirEnv] ?? CLI_DEFAULTS.stateDir,
     json: v.json === true,
     color: v['no-color'] !== true,
   }
@@ -118,7 +119,7 @@ function applyOptions(v: Values) {
     ...common(v),
     targets: v.target as string[] | undefined,
     autoApprove: v['auto-approve'] === true,
-    parallelism: v.parallelism !== undefined ? integer(v.parallelism) : 4,
-    lockTimeout: v['lock-timeout'] !== undefined ? integer(v['lock-timeout']) : 0,
+    parallelism: v.parallelism !== undefined ? integer(v.parallelism) : CLI_DEFAULTS.parallelism,
+    lockTimeout: v['lock-timeout'] !== undefined ? integer(v['lock-timeout']) : CLI_DEFAULTS.lockTimeout,
   }
 }

@@ -1,14 +1,19 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
 import { applyCommand } from '../cli/apply.js'
+import { CLI_DEFAULTS } from '../cli/defaults.js'
 import { targetFlag } from './plan.js'
 
 export const applyFlags = {
   'auto-approve': Flags.boolean({ summary: 'Do not ask for confirmation (for CI).' }),
-  parallelism: Flags.integer({ summary: 'How many steps may run at once.', default: 4, min: 1 }),
+  parallelism: Flags.integer({
+    summary: 'How many steps may run at once.',
+    default: CLI_DEFAULTS.parallelism,
+    min: 1,
+  }),
   'lock-timeout': Flags.integer({
     summary: 'Seconds to wait for another apply or destroy of the same lab to finish (0: fail at once).',
-    default: 0,
+    default: CLI_DEFAULTS.lockTimeout,
     min: 0,
   }),
   target: targetFlag,

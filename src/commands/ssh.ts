@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process'
-import { access } from 'node:fs/promises'
 import { Args } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
 import { KvmctlError } from '../errors.js'
 import { vmAddress } from '../host/addresses.js'
 import { sshFiles, sshOptions } from '../host/ssh-keys.js'
+import { exists } from '../host/state.js'
 import type { Topology, Vm } from '../model/types.js'
 
 export default class Ssh extends BaseCommand<typeof Ssh> {
@@ -50,10 +50,7 @@ export async function sshTarget(topology: Topology, vm: Vm): Promise<string> {
       'add a cloud_init block (even `cloud_init: {}`), apply, and try again',
     )
   }
-  const hasKey = await access(sshFiles(topology.labDir).key).then(
-    () => true,
-    () => false,
-  )
+  const hasKey = await exists(sshFiles(topology.labDir).key)
   const address = await vmAddress(topology, vm)
   if (!hasKey || !address) {
     throw new KvmctlError(

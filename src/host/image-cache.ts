@@ -1,10 +1,11 @@
 import { createHash, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { access, chmod, open, rename, rm, stat } from 'node:fs/promises'
+import { chmod, open, rename, rm, stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { KvmctlError } from '../errors.js'
 import type { Image } from '../model/types.js'
 import { lockFile } from './lock.js'
+import { exists } from './state.js'
 
 /**
  * The image cache: `<state-dir>/images/<sha256>`, shared by every lab on the host. A file
@@ -20,12 +21,6 @@ const DOWNLOAD_LOCK_SECONDS = 3600
 const idleSeconds = () => Number(process.env.KVMCTL_DOWNLOAD_IDLE_SECONDS) || 60
 
 export type ProgressReport = (received: number, total: number | null) => void
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  )
 
 /** Makes sure a url image is in the cache: 'cached' when it was, 'downloaded' when it now is. */
 export async function ensureImage(image: Image, progress?: ProgressReport): Promise<'cached' | 'downloaded'> {

@@ -1,7 +1,7 @@
 import { readdir, rm, stat } from 'node:fs/promises'
 import { imageCacheDir } from './image-cache.js'
 import { readDiskFile } from './qcow2.js'
-import { listDir } from './state.js'
+import { exists, listDir } from './state.js'
 
 export interface CachedImage {
   readonly sha256: string
@@ -70,11 +70,7 @@ export async function pruneImages(stateDir: string, dryRun: boolean): Promise<st
   for (const file of await listDir(dir)) {
     const sha = file.replace(/\.partial$/, '')
     if (!file.endsWith('.partial') || !SHA256.test(sha)) continue
-    const locked = await stat(`${dir}/${sha}.lock`).then(
-      () => true,
-      () => false,
-    )
-    if (locked) continue
+    if (await exists(`${dir}/${sha}.lock`)) continue
     if (!dryRun) await rm(`${dir}/${file}`, { force: true })
     removed.push(`${dir}/${file}`)
   }

@@ -1,4 +1,4 @@
-import { access, readFile, statfs } from 'node:fs/promises'
+import { readFile, statfs } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
 import { formatCidr, parseCidr } from '../config/ipv4.js'
@@ -15,7 +15,7 @@ import { isOurProcess, readPidFile } from './process.js'
 import { readDiskFile } from './qcow2.js'
 import { qmpCommand } from './qmp.js'
 import { kernelHasQdisc, observeShaping } from './shaping-ops.js'
-import { type DiskRecord, listDir, readJson, type VmRecord } from './state.js'
+import { type DiskRecord, exists, listDir, readJson, type VmRecord } from './state.js'
 
 /**
  * Reads what the host has for a lab, without changing anything: one `ip` call for every
@@ -81,11 +81,6 @@ async function imageFiles(
   topology: Topology,
 ): Promise<{ problems: { address: Address; message: string }[]; downloads: string[] }> {
   const used = new Set(topology.vms.map((vm) => vm.image))
-  const exists = (file: string) =>
-    access(file).then(
-      () => true,
-      () => false,
-    )
   const images = Object.values(topology.images).filter((image) => used.has(image.name))
   const downloads = (
     await Promise.all(

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { run } from './exec.js'
-import { writeFileAtomic } from './state.js'
+import { exists, writeFileAtomic } from './state.js'
 
 /** Where a lab keeps its SSH material: its login key pair, each VM's host key, known_hosts. */
 export function sshFiles(labDir: string) {
@@ -19,13 +19,7 @@ export const hostKeyAlias = (lab: string, vm: string) => `kvmctl.${lab}.${vm}`
 
 /** Makes an ed25519 key pair with ssh-keygen, unless it is there (created under a temporary name). */
 async function ensureKeyPair(path: string, comment: string): Promise<void> {
-  if (
-    await readFile(`${path}.pub`, 'utf8').then(
-      () => true,
-      () => false,
-    )
-  )
-    return
+  if (await exists(`${path}.pub`)) return
   const partial = `${path}.partial`
   await rm(partial, { force: true })
   await rm(`${partial}.pub`, { force: true })
@@ -101,13 +95,7 @@ async function forgetVmKeys(lab: string, labDir: string, vm: string): Promise<vo
   const files = sshFiles(labDir)
   await rm(files.hostKey(vm), { force: true })
   await rm(`${files.hostKey(vm)}.pub`, { force: true })
-  if (
-    await readdir(files.dir).then(
-      () => true,
-      () => false,
-    )
-  )
-    await writeKnownHosts(lab, labDir)
+  if (await exists(files.dir)) await writeKnownHosts(lab, labDir)
 }
 
 /**

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdir, rename, writeFile } from 'node:fs/promises'
+import { access, mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { KvmctlError } from '../errors.js'
 import type { Address, Fields } from '../model/types.js'
@@ -77,6 +77,14 @@ export async function readJson<T>(path: string): Promise<T | null> {
   } catch {
     return null
   }
+}
+
+/** Whether a path exists (any kind of file), for the checks that need nothing more. */
+export function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  )
 }
 
 export async function listDir(path: string): Promise<string[]> {

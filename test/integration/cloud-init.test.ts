@@ -6,7 +6,7 @@ import { kvmctl, ROOT } from '../helpers/cli.js'
 import { editFile, TestHost } from '../helpers/host.js'
 
 // A real Debian 12 with cloud-init and OpenSSH, built from Debian's packages by
-// test/fixtures/build-debian-guest.sh (scripts/setup-host.sh runs it; cached between runs).
+// test/fixtures/build-debian-guest.sh (scripts/test.sh runs it; cached between runs).
 const GUEST = `${ROOT}examples/debian-guest`
 
 const TOPOLOGY = `
@@ -38,7 +38,7 @@ describe('a real Debian guest configured by cloud-init, ready when ssh works', (
   before(() => {
     assert.ok(
       existsSync(`${GUEST}/rootfs.qcow2`),
-      'run test/fixtures/build-debian-guest.sh first (setup-host does)',
+      'run test/fixtures/build-debian-guest.sh first (scripts/test.sh does)',
     )
     host = new TestHost()
     file = host.topology('deb.yaml', TOPOLOGY)
