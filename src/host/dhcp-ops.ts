@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { readFile, rm, rmdir } from 'node:fs/promises'
 import { cidrSize, parseCidr } from '../config/ipv4.js'
 import type { Network } from '../model/types.js'
@@ -66,8 +67,8 @@ export async function startDhcp(lab: string, labDir: string, network: Network): 
 
 export async function stopDhcp(labDir: string, network: string): Promise<void> {
   const files = dhcpFiles(labDir, network)
-  const pid = await readPidFile(files.pid)
-  if (pid !== null && (await isOurProcess(pid, dhcpMarker(files.conf)))) {
+  const pid = readPidFile(files.pid)
+  if (pid !== null && isOurProcess(pid, dhcpMarker(files.conf))) {
     process.kill(pid, 'SIGTERM')
     if (!(await waitForExit(pid, dhcpMarker(files.conf), 3000))) process.kill(pid, 'SIGKILL')
   }
@@ -82,12 +83,15 @@ export async function removeDhcp(labDir: string, network: string): Promise<void>
   await rmdir(files.dir).catch(() => {})
 }
 
-/** What the running dnsmasq serves: null when none runs, else its reservations. */
-export async function observeDhcp(labDir: string, network: string): Promise<string[] | null> {
+/** What the running dnsmasq serves: null when none runs, else its reservations. Small local reads, done here. */
+export function observeDhcp(labDir: string, network: string): string[] | null {
   const files = dhcpFiles(labDir, network)
-  const pid = await readPidFile(files.pid)
-  if (pid === null || !(await isOurProcess(pid, dhcpMarker(files.conf)))) return null
-  const conf = await readFile(files.conf, 'utf8').catch(() => '')
+  const pid = readPidFile(files.pid)
+  if (pid === null || !isOurProcess(pid, dhcpMarker(files.conf))) return null
+  let conf = ''
+  try {
+    conf = readFileSync(files.conf, 'utf8')
+  } catch {}
   return [...conf.matchAll(/^dhcp-host=([^,\n]+),([^\n]+)$/gm)].map((m) => `${m[1]}=${m[2]}`)
 }
 

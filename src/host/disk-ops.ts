@@ -14,7 +14,7 @@ export async function createDisk(labDir: string, disk: Disk): Promise<void> {
   const partial = `${disk.path}.partial`
   const args = ['create', '-q', '-f', disk.format]
   if (disk.backingFile) {
-    const backing = await readDiskFile(disk.backingFile)
+    const backing = readDiskFile(disk.backingFile)
     args.push('-b', disk.backingFile, '-F', backing.format)
   }
   args.push(partial)

@@ -1,6 +1,6 @@
 import { readdir, rm, stat } from 'node:fs/promises'
 import { imageCacheDir } from './image-cache.js'
-import { readDiskFile } from './qcow2.js'
+import { readDiskFileOrNull } from './qcow2.js'
 import { exists, listDir } from './state.js'
 
 export interface CachedImage {
@@ -18,7 +18,9 @@ const SHA256 = /^[0-9a-f]{64}$/
 export async function listCachedImages(stateDir: string): Promise<CachedImage[]> {
   const dir = imageCacheDir(stateDir)
   const users = await backingFileUsers(stateDir)
-  const entries = (await listDir(dir)).filter((f) => SHA256.test(f)).sort()
+  const entries = listDir(dir)
+    .filter((f) => SHA256.test(f))
+    .sort()
   return Promise.all(
     entries.map(async (sha256) => {
       const path = `${dir}/${sha256}`
@@ -42,9 +44,9 @@ async function backingFileUsers(stateDir: string): Promise<Map<string, string[]>
   )
   await Promise.all(
     labs.map(async (lab) => {
-      const disks = (await listDir(`${stateDir}/${lab.name}/disks`)).filter((f) => f.endsWith('.qcow2'))
+      const disks = listDir(`${stateDir}/${lab.name}/disks`).filter((f) => f.endsWith('.qcow2'))
       for (const disk of disks) {
-        const info = await readDiskFile(`${stateDir}/${lab.name}/disks/${disk}`).catch(() => null)
+        const info = readDiskFileOrNull(`${stateDir}/${lab.name}/disks/${disk}`)
         if (!info?.backingFile) continue
         const list = users.get(info.backingFile) ?? []
         list.push(`${lab.name}/${disk.replace(/\.qcow2$/, '')}`)
@@ -67,7 +69,7 @@ export async function pruneImages(stateDir: string, dryRun: boolean): Promise<st
     if (!dryRun) await rm(image.path, { force: true })
     removed.push(image.path)
   }
-  for (const file of await listDir(dir)) {
+  for (const file of listDir(dir)) {
     const sha = file.replace(/\.partial$/, '')
     if (!file.endsWith('.partial') || !SHA256.test(sha)) continue
     if (await exists(`${dir}/${sha}.lock`)) continue

@@ -12,6 +12,8 @@ export interface Link {
   readonly master: string | null
   readonly mtu: number
   readonly up: boolean
+  /** The kind of its root qdisc (noqueue, fq_codel, tbf, netem...). */
+  readonly qdisc: string | null
   readonly addresses: readonly string[]
 }
 
@@ -21,6 +23,7 @@ interface IpAddrJson {
   ifalias?: string
   master?: string
   mtu: number
+  qdisc?: string
   flags?: string[]
   linkinfo?: { info_kind?: string }
   addr_info?: { family: string; local: string; prefixlen: number }[]
@@ -35,6 +38,7 @@ export function parseLinks(json: readonly IpAddrJson[]): Link[] {
     master: l.master ?? null,
     mtu: l.mtu,
     up: (l.flags ?? []).includes('UP'),
+    qdisc: l.qdisc ?? null,
     addresses: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
   }))
 }

@@ -1,7 +1,7 @@
 import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { KvmctlError } from '../errors.js'
-import { processState } from './process.js'
+import { isAlive } from './process.js'
 
 export interface LabLock {
   release(): Promise<void>
@@ -43,7 +43,7 @@ export async function lockFile(
       await rm(temporary, { force: true })
     }
     const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10)
-    if (!Number.isInteger(holder) || !(await isAlive(holder))) {
+    if (!Number.isInteger(holder) || !isAlive(holder)) {
       // The holder died without releasing it: take it over.
       await rm(path, { force: true })
       continue
@@ -59,13 +59,7 @@ async function sweepDeadTemporaries(path: string): Promise<void> {
   const prefix = `${basename(path)}.`
   for (const file of await readdir(dir).catch(() => [] as string[])) {
     const pid = file.startsWith(prefix) ? Number(file.slice(prefix.length)) : Number.NaN
-    if (Number.isInteger(pid) && pid !== process.pid && !(await isAlive(pid)))
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid))
       await rm(`${dir}/${file}`, { force: true })
   }
-}
-
-/** Alive and not a zombie: a SIGKILLed kvmctl may linger as one until its parent reaps it. */
-async function isAlive(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
-  return stat !== null && processState(stat) !== 'Z'
 }

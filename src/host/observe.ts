@@ -12,7 +12,7 @@ import { run } from './exec.js'
 import { observeFirewall } from './firewall-ops.js'
 import { type Link, linkConflicts, listLinks, ownedLinks } from './links.js'
 import { isOurProcess, readPidFile } from './process.js'
-import { readDiskFile } from './qcow2.js'
+import { readDiskFileOrNull } from './qcow2.js'
 import { qmpCommand } from './qmp.js'
 import { kernelHasQdisc, observeShaping } from './shaping-ops.js'
 import { type DiskRecord, exists, listDir, readJson, type VmRecord } from './state.js'
@@ -23,16 +23,22 @@ import { type DiskRecord, exists, listDir, readJson, type VmRecord } from './sta
  * each VM's process checked in /proc and asked over QMP), all in parallel.
  */
 export async function observe(topology: Topology): Promise<HostSnapshot> {
-  const [links, disks, vms, capacity, firewall, shaping, dhcp, images] = await Promise.all([
-    listLinks(),
-    observeDisks(topology.labDir),
-    observeVms(topology.labDir),
+  // In the order that keeps the cores busy: the QMP questions go out first, so that the QEMUs
+  // answer on the other core while `ip` and `nft` start and the state directory is read here.
+  const vmsAnswered = observeVms(topology.labDir)
+  const linksListed = listLinks()
+  const firewallListed = observeFirewall(topology.lab)
+  const disks = observeDisks(topology.labDir)
+  const dhcp = observeDhcpServers(topology.labDir)
+  const [links, vms, capacity, firewall, images, unknownUsers] = await Promise.all([
+    linksListed,
+    vmsAnswered,
     observeCapacity(topology.stateDir),
-    observeFirewall(topology.lab),
-    observeShaping(),
-    observeDhcpServers(topology.labDir),
+    firewallListed,
     imageFiles(topology),
+    missingUsers(topology),
   ])
+  const shaping = await observeLabShaping(topology, links)
   const resources: Record<Address, ObservedResource> = {}
   for (const r of [
     ...observeLinks(links, topology.lab, { firewall, shaping, dhcp }),
@@ -60,7 +66,7 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
   problems.push(
     ...images.problems,
     ...damagedDisks(disks),
-    ...(await missingUsers(topology)),
+    ...unknownUsers,
     ...(await missingQdiscs(topology, shaping)),
   )
   return {
@@ -146,11 +152,23 @@ interface Services {
   readonly dhcp: Map<string, string[] | null>
 }
 
-async function observeDhcpServers(labDir: string): Promise<Map<string, string[] | null>> {
-  const networks = (await listDir(labDir))
+function observeDhcpServers(labDir: string): Map<string, string[] | null> {
+  const networks = listDir(labDir)
     .filter((d) => d.startsWith('net-'))
     .map((d) => d.slice('net-'.length))
-  return new Map(await Promise.all(networks.map(async (n) => [n, await observeDhcp(labDir, n)] as const)))
+  return new Map(networks.map((n) => [n, observeDhcp(labDir, n)] as const))
+}
+
+/**
+ * The shaping on the lab's taps, asked of `tc` only when one of them wants shaping or has a
+ * qdisc that kvmctl makes (ip names each link's root qdisc): most labs shape nothing.
+ */
+async function observeLabShaping(topology: Topology, links: readonly Link[]): Promise<Services['shaping']> {
+  const shaped = [...ownedLinks(links, topology.lab).values()].some(
+    (link) => link.qdisc === 'tbf' || link.qdisc === 'netem',
+  )
+  const wanted = topology.taps.some((t) => t.rate || t.netem)
+  return shaped || wanted ? observeShaping() : new Map()
 }
 
 /**
@@ -231,50 +249,52 @@ function observeLinks(links: readonly Link[], lab: string, services: Services): 
   return found
 }
 
-async function observeDisks(labDir: string): Promise<(ObservedResource & { damaged: boolean })[]> {
-  const names = (await listDir(`${labDir}/disks`)).filter((f) => f.endsWith('.json'))
-  const found = await Promise.all(
-    names.map(async (file): Promise<(ObservedResource & { damaged: boolean }) | null> => {
-      const record = await readJson<DiskRecord>(`${labDir}/disks/${file}`)
-      if (!record) return null
-      const info = await readDiskFile(record.path).catch(() => null)
-      // A record without its file is an unfinished create: the plan creates the disk again.
-      if (!info) return null
-      const name = parseAddress(record.address)!.name
-      return {
-        address: record.address,
-        type: 'disk',
-        name,
-        // A qcow2 whose header is gone (truncated, overwritten) reads as raw: not a format change.
-        damaged: record.format === 'qcow2' && info.format !== 'qcow2',
-        fields: {
-          format: info.format,
-          image: record.image,
-          backing_file: info.backingFile,
-          size: formatSize(info.virtualBytes),
-          protect: record.protect,
-        },
-        handle: { path: record.path, actualBytes: info.actualBytes, backingFile: info.backingFile },
-        uses: [],
+/** The lab's disks, from their records and their files' headers: small local reads, done here. */
+function observeDisks(labDir: string): (ObservedResource & { damaged: boolean })[] {
+  const names = listDir(`${labDir}/disks`).filter((f) => f.endsWith('.json'))
+  const found = names.map((file): (ObservedResource & { damaged: boolean }) | null => {
+    const record = readJson<DiskRecord>(`${labDir}/disks/${file}`)
+    if (!record) return null
+    const info = readDiskFileOrNull(record.path)
+    // A record without its file is an unfinished create: the plan creates the disk again.
+    if (!info) return null
+    const name = parseAddress(record.address)!.name
+    return {
+      address: record.address,
+      type: 'disk',
+      name,
+      // A qcow2 whose header is gone (truncated, overwritten) reads as raw: not a format change.
+      damaged: record.format === 'qcow2' && info.format !== 'qcow2',
+      fields: {
+        format: info.format,
+        image: record.image,
+        backing_file: info.backingFile,
+        size: formatSize(info.virtualBytes),
         protect: record.protect,
-      }
-    }),
-  )
+      },
+      handle: { path: record.path, actualBytes: info.actualBytes, backingFile: info.backingFile },
+      uses: [],
+      protect: record.protect,
+    }
+  })
   return found.filter((d) => d !== null)
 }
 
-async function observeVms(labDir: string): Promise<ObservedResource[]> {
-  const dirs = (await listDir(labDir)).filter((d) => d.startsWith('vm-'))
-  const found = await Promise.all(
-    dirs.map(async (dir): Promise<ObservedResource | null> => {
+/**
+ * The lab's VMs: records and processes read here, then every live one asked over QMP at once.
+ * Everything up to the QMP connections is synchronous, so that they are all open when this returns.
+ */
+function observeVms(labDir: string): Promise<ObservedResource[]> {
+  const found = listDir(labDir)
+    .filter((d) => d.startsWith('vm-'))
+    .map((dir): Promise<ObservedResource> | null => {
       const runDir = `${labDir}/${dir}`
-      const record = await readJson<VmRecord>(`${runDir}/spec.json`)
+      const record = readJson<VmRecord>(`${runDir}/spec.json`)
       if (!record) return null
       const files = vmFiles(runDir)
-      const pid = await readPidFile(files.pid)
-      const alive = pid !== null && (await isOurProcess(pid, files.pid))
-      const state = alive ? await liveState(files.qmp) : 'stopped'
-      return {
+      const pid = readPidFile(files.pid)
+      const alive = pid !== null && isOurProcess(pid, files.pid)
+      return (alive ? liveState(files.qmp) : Promise.resolve('stopped')).then((state) => ({
         address: record.address,
         type: 'vm',
         name: parseAddress(record.address)!.name,
@@ -286,10 +306,9 @@ async function observeVms(labDir: string): Promise<ObservedResource[]> {
           taps: JSON.stringify(record.taps ?? []),
         },
         uses: record.uses,
-      }
-    }),
-  )
-  return found.filter((v): v is ObservedResource => v !== null)
+      }))
+    })
+  return Promise.all(found.filter((v) => v !== null))
 }
 
 /**

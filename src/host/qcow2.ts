@@ -16,7 +16,7 @@ const QCOW2_MAGIC = 0x514649fb
  * qcow2 header (magic, backing file offset and length, size) or a raw file's length.
  * Much cheaper than starting `qemu-img info` for every disk on every plan.
  */
-export async function readDiskFile(path: string): Promise<DiskFileInfo> {
+export function readDiskFile(path: string): DiskFileInfo {
   // Synchronous on purpose: a few bytes of a local file; `plan` reads every disk of the lab, and
   // four round trips through libuv's thread pool per disk cost more than the reads themselves.
   const fd = openSync(path, 'r')
@@ -39,5 +39,14 @@ export async function readDiskFile(path: string): Promise<DiskFileInfo> {
     return { format: 'qcow2', virtualBytes: Number(header.readBigUInt64BE(24)), actualBytes, backingFile }
   } finally {
     closeSync(fd)
+  }
+}
+
+/** readDiskFile, or null for a file that is gone or cannot be read. */
+export function readDiskFileOrNull(path: string): DiskFileInfo | null {
+  try {
+    return readDiskFile(path)
+  } catch {
+    return null
   }
 }

@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { access, mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { KvmctlError } from '../errors.js'
 import type { Address, Fields } from '../model/types.js'
+import { isAlive } from './process.js'
 
 /**
  * The lab's directory is its ownership marker for files and processes: everything kvmctl
@@ -41,6 +42,27 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o60
   await rename(temporary, path)
 }
 
+/**
+ * Removes what writeFileAtomic leaves when kvmctl is killed between the write and the rename:
+ * `<file>.tmp-<pid>` files of kvmctls that no longer run, in the lab's directory and the
+ * directories in it. Called with the lab locked, so that no live kvmctl is writing there.
+ */
+export function sweepTemporaries(labDir: string): void {
+  for (const dir of [labDir, ...listDir(labDir).map((d) => `${labDir}/${d}`)]) {
+    let files: string[]
+    try {
+      files = readdirSync(dir)
+    } catch {
+      continue
+    }
+    for (const file of files) {
+      const pid = Number(/\.tmp-(\d+)$/.exec(file)?.[1])
+      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid))
+        rmSync(`${dir}/${file}`, { force: true })
+    }
+  }
+}
+
 export async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`)
 }
@@ -63,7 +85,7 @@ function unreadable(path: string, error: unknown): KvmctlError | null {
  * Read synchronously, as the directory listings below: small local files that `plan` reads by
  * the hundred, for which libuv's thread pool costs more than the read.
  */
-export async function readJson<T>(path: string): Promise<T | null> {
+export function readJson<T>(path: string): T | null {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -87,7 +109,7 @@ export function exists(path: string): Promise<boolean> {
   )
 }
 
-export async function listDir(path: string): Promise<string[]> {
+export function listDir(path: string): string[] {
   try {
     return readdirSync(path)
   } catch (error) {

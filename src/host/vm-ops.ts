@@ -49,7 +49,7 @@ export async function startVm(
         spawnError,
       ])
       if (answered) {
-        const pid = await readPidFile(files.pid)
+        const pid = readPidFile(files.pid)
         if (pid !== null) return pid
       }
       await new Promise((resolve) => setTimeout(resolve, 10))
@@ -76,21 +76,20 @@ export async function startVm(
  */
 export async function stopVm(runDir: string, gracefulSeconds: number | 'kill'): Promise<void> {
   const files = vmFiles(runDir)
-  const pid = await readPidFile(files.pid)
-  if (pid !== null && gracefulSeconds === 'kill' && (await isOurProcess(pid, files.pid)))
-    process.kill(pid, 'SIGKILL')
-  if (pid !== null && (await isOurProcess(pid, files.pid))) {
+  const pid = readPidFile(files.pid)
+  if (pid !== null && gracefulSeconds === 'kill' && isOurProcess(pid, files.pid)) process.kill(pid, 'SIGKILL')
+  if (pid !== null && isOurProcess(pid, files.pid)) {
     const status = await qmpCommand<{ running: boolean }>(files.qmp, 'query-status').catch(() => null)
     // A paused guest cannot hear the power button.
     if (gracefulSeconds !== 'kill' && gracefulSeconds > 0 && status?.running) {
       await qmpCommand(files.qmp, 'system_powerdown').catch(() => {})
       await waitForExit(pid, files.pid, gracefulSeconds * 1000)
     }
-    if (await isOurProcess(pid, files.pid)) {
+    if (isOurProcess(pid, files.pid)) {
       await qmpCommand(files.qmp, 'quit').catch(() => {})
       await waitForExit(pid, files.pid, 3000)
     }
-    if (await isOurProcess(pid, files.pid)) {
+    if (isOurProcess(pid, files.pid)) {
       process.kill(pid, 'SIGKILL')
       if (!(await waitForExit(pid, files.pid, 5000))) {
         throw new HostCommandError(['kill', '-KILL', String(pid)], undefined, 'the QEMU process did not end')

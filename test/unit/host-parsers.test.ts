@@ -40,13 +40,13 @@ describe('ip -j -d addr show', () => {
 
 describe('qcow2 header', () => {
   it('reads the format, virtual size and backing file of a real overlay', async () => {
-    const info = await readDiskFile(recorded('overlay-2G.qcow2.head'))
+    const info = readDiskFile(recorded('overlay-2G.qcow2.head'))
     assert.equal(info.format, 'qcow2')
     assert.equal(info.virtualBytes, 2 * 1024 ** 3)
     assert.equal(info.backingFile, '/images/base.qcow2')
   })
   it('takes any other file for raw, sized by its length', async () => {
-    const info = await readDiskFile(recorded('ip-addr-show.json'))
+    const info = readDiskFile(recorded('ip-addr-show.json'))
     assert.equal(info.format, 'raw')
     assert.ok(info.virtualBytes > 1000)
   })
