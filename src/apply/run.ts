@@ -5,7 +5,7 @@ import { KvmctlError } from '../errors.js'
 import { probeCapabilities } from '../host/accel.js'
 import { lockLab } from '../host/lock.js'
 import { observe } from '../host/observe.js'
-import { listDir, writeJson } from '../host/state.js'
+import { listDir, sweepTemporaries, writeJson } from '../host/state.js'
 import type { Topology } from '../model/types.js'
 import { diff } from '../plan/diff.js'
 import { fingerprint, topologyHash } from '../plan/fingerprint.js'
@@ -47,6 +47,7 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
   process.umask(0o077)
   const lock = await lockLab(topology.stateDir, topology.lab, options.lockTimeout)
   try {
+    sweepTemporaries(topology.labDir)
     const snapshot = await observe(topology)
     const plan = options.planFile
       ? await savedPlan(options.planFile, topology, fingerprint(snapshot))
@@ -195,12 +196,11 @@ function applyError(result: ApplyResult): KvmctlError {
 async function removeLabDir(labDir: string): Promise<void> {
   const ours =
     /^(lab\.json|spec\.json|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|seed\.iso|id_ed25519(\.pub)?|host-[a-z0-9-]+(\.pub)?|known_hosts|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial(\.pub)?)$|\.tmp-\d+$/
-  for (const sub of ['disks', 'ssh', ...(await listDir(labDir)).filter((d) => d.startsWith('vm-'))]) {
-    for (const file of await listDir(`${labDir}/${sub}`))
+  for (const sub of ['disks', 'ssh', ...listDir(labDir).filter((d) => d.startsWith('vm-'))]) {
+    for (const file of listDir(`${labDir}/${sub}`))
       if (ours.test(file)) await rm(`${labDir}/${sub}/${file}`, { force: true })
     await rmdir(`${labDir}/${sub}`).catch(() => {})
   }
-  for (const file of await listDir(labDir))
-    if (ours.test(file)) await rm(`${labDir}/${file}`, { force: true })
+  for (const file of listDir(labDir)) if (ours.test(file)) await rm(`${labDir}/${file}`, { force: true })
   await rmdir(labDir).catch(() => {})
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { TestHost } from '../helpers/host.js'
 
@@ -108,4 +109,19 @@ describe('interrupted apply and destroy converge', () => {
       assert.deepEqual(host.pids(), [])
     })
   }
+
+  it('a half-written record of a killed kvmctl (<file>.tmp-<pid>) is swept by the next apply', async () => {
+    assert.equal((await host.kvmctl(['apply', '-f', file, '--auto-approve'])).code, 0)
+    const dead = spawnSync('true').pid!
+    const dir = `${host.stateDir}/quickstart`
+    for (const f of [`vm-alpha/spec.json.tmp-${dead}`, `disks/alpha.boot.json.tmp-${dead}`])
+      writeFileSync(`${dir}/${f}`, '{"half":')
+    const apply = await host.kvmctl(['apply', '-f', file, '--auto-approve'])
+    assert.equal(apply.code, 0, apply.stderr)
+    assert.deepEqual(
+      labFiles().filter((f) => f.includes('.tmp-')),
+      [],
+    )
+    assert.equal((await host.kvmctl(['destroy', '-f', file, '--auto-approve'])).code, 0)
+  })
 })
