@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import type { ChalkInstance } from 'chalk'
 import type { Action } from '../plan/types.js'
 import type { StepHooks } from './executor.js'
@@ -35,7 +36,9 @@ interface Deferred {
 export async function listrProgress(
   actions: readonly Action[],
 ): Promise<{ hooks: StepHooks; finished: Promise<void> }> {
-  const { Listr } = await import('listr2')
+  // Required, not imported: bin/run.js compiles the fast entry from V8's code cache, and Node 20
+  // has no import() in code compiled so (the build checks that the fast entry has none).
+  const { Listr } = createRequire(import.meta.url)('listr2') as typeof import('listr2')
   const deferred = new Map<string, Deferred>()
   for (const action of actions) {
     let resolve!: (v: string | undefined) => void

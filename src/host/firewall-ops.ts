@@ -1,3 +1,4 @@
+import { readFile, writeFile } from 'node:fs/promises'
 import type { Network } from '../model/types.js'
 import { run } from './exec.js'
 
@@ -66,7 +67,6 @@ export async function syncFirewall(lab: string, networks: readonly Network[]): P
 
 /** NAT needs IPv4 forwarding; kvmctl turns it on (the plan says so) and never off. */
 async function enableForwarding(): Promise<void> {
-  const { readFile, writeFile } = await import('node:fs/promises')
   if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() !== '1') {
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n')
   }
