@@ -6,6 +6,7 @@ import { MemoryHost } from '../../src/host/memory.js'
 import { emptySnapshot } from '../../src/model/snapshot.js'
 import { diff } from '../../src/plan/diff.js'
 import { FIELD_EFFECTS } from '../../src/plan/fields.js'
+import { canonicalJson } from '../../src/plan/fingerprint.js'
 import type { Plan } from '../../src/plan/types.js'
 
 const BASE = `
@@ -38,6 +39,16 @@ const edit = (from: string, to: string, text = BASE) => {
 const actionsOf = (plan: Plan) => plan.actions.map((a) => `${a.action} ${a.address}`)
 /** Plan the edited file against a host where BASE was applied. */
 const planEdit = (text: string) => diff(topo(text), MemoryHost.applied(topo(BASE)).snapshot())
+
+describe('canonical JSON (what plans are fingerprinted by)', () => {
+  it("sorts every object's keys, keeps array order, and drops undefined members", () => {
+    const a = { b: 1, a: { d: [{ z: 1, y: 2 }, 3], c: null, u: undefined } }
+    const b = { a: { c: null, d: [{ y: 2, z: 1 }, 3] }, b: 1 }
+    assert.equal(canonicalJson(a), '{"a":{"c":null,"d":[{"y":2,"z":1},3]},"b":1}')
+    assert.equal(canonicalJson(a), canonicalJson(b))
+    assert.notEqual(canonicalJson({ d: [1, 2] }), canonicalJson({ d: [2, 1] }))
+  })
+})
 
 describe('planner', () => {
   it('creates everything on an empty host, in dependency order', () => {
