@@ -60,7 +60,8 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     await confirm(options, plan)
 
     const caps = await probeCapabilities()
-    if (!caps.kvm && !caps.accelOverride && topology.vms.some((vm) => vm.accel === 'auto')) {
+    const startsVms = plan.actions.some((a) => a.type === 'vm' && a.action !== 'delete')
+    if (startsVms && !caps.kvm && !caps.accelOverride && topology.vms.some((vm) => vm.accel === 'auto')) {
       process.stderr.write(
         style.yellow(
           'Warning: KVM is not usable on this host (no vmx/svm or no /dev/kvm): VMs run under TCG, which is slower.\n',
