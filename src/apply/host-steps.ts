@@ -59,8 +59,11 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
     },
     delete: async (a, ctx) => {
       await removeDhcp(ctx.topology.labDir, a.name)
-      await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
-      await deleteLink(String(a.current!.handle.bridge))
+      // Independent: the table is rewritten without the network while its bridge goes.
+      await Promise.all([
+        syncFirewall(ctx.topology.lab, firewallNetworks(ctx)),
+        deleteLink(String(a.current!.handle.bridge)),
+      ])
     },
   },
   tap: {

@@ -44,7 +44,8 @@ export async function waitForExit(pid: number, marker: string, timeoutMs: number
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (!isOurProcess(pid, marker)) return true
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    // A killed QEMU is gone within a few ms: look often.
+    await new Promise((resolve) => setTimeout(resolve, 5))
   }
   return !isOurProcess(pid, marker)
 }

@@ -77,18 +77,8 @@ export async function startVm(
 export async function stopVm(runDir: string, gracefulSeconds: number | 'kill'): Promise<void> {
   const files = vmFiles(runDir)
   const pid = readPidFile(files.pid)
-  if (pid !== null && gracefulSeconds === 'kill' && isOurProcess(pid, files.pid)) process.kill(pid, 'SIGKILL')
   if (pid !== null && isOurProcess(pid, files.pid)) {
-    const status = await qmpCommand<{ running: boolean }>(files.qmp, 'query-status').catch(() => null)
-    // A paused guest cannot hear the power button.
-    if (gracefulSeconds !== 'kill' && gracefulSeconds > 0 && status?.running) {
-      await qmpCommand(files.qmp, 'system_powerdown').catch(() => {})
-      await waitForExit(pid, files.pid, gracefulSeconds * 1000)
-    }
-    if (isOurProcess(pid, files.pid)) {
-      await qmpCommand(files.qmp, 'quit').catch(() => {})
-      await waitForExit(pid, files.pid, 3000)
-    }
+    if (gracefulSeconds !== 'kill') await stopGracefully(files, pid, gracefulSeconds)
     if (isOurProcess(pid, files.pid)) {
       process.kill(pid, 'SIGKILL')
       if (!(await waitForExit(pid, files.pid, 5000))) {
@@ -97,6 +87,23 @@ export async function stopVm(runDir: string, gracefulSeconds: number | 'kill'): 
     }
   }
   await Promise.all([files.pid, files.qmp, files.serial].map((f) => rm(f, { force: true })))
+}
+
+/** The power button (a paused guest cannot hear it) and up to `seconds` for the guest, then QMP quit. */
+async function stopGracefully(
+  files: ReturnType<typeof vmFiles>,
+  pid: number,
+  seconds: number,
+): Promise<void> {
+  const status = await qmpCommand<{ running: boolean }>(files.qmp, 'query-status').catch(() => null)
+  if (seconds > 0 && status?.running) {
+    await qmpCommand(files.qmp, 'system_powerdown').catch(() => {})
+    await waitForExit(pid, files.pid, seconds * 1000)
+  }
+  if (isOurProcess(pid, files.pid)) {
+    await qmpCommand(files.qmp, 'quit').catch(() => {})
+    await waitForExit(pid, files.pid, 3000)
+  }
 }
 
 export async function pauseVm(runDir: string): Promise<void> {
