@@ -3,9 +3,10 @@
  *   npm run bench
  * In a scratch network namespace: labs of 1, 10 and 50 paused VMs (QEMU -S, so that TCG
  * guests do not fight for the cores). For each: `plan` with nothing to change (whole process,
- * median of 7), apply from empty (until every QEMU answers QMP) and destroy. For 10 VMs also a
+ * median of 15), apply from empty (until every QEMU answers QMP) and destroy. For 10 VMs also a
  * plain bash script that runs the same ip, qemu-img and qemu-system-x86_64 commands one after
- * another, and its teardown.
+ * another, and its teardown; and the same for 10 running VMs, whose guests boot while the later
+ * ones start (the issue's "for scale" figures are of such a script).
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -21,7 +22,7 @@ const netns = `kvmctl-bench-${process.pid}`
 const dir = mkdtempSync('/tmp/kb-')
 const state = `${dir}/s`
 
-function lab(name: string, vms: number): string {
+function lab(name: string, vms: number, state = 'paused'): string {
   const lines = [
     `name: ${name}`,
     'defaults: { memory: 64M, shutdown_timeout: 1s }',
@@ -30,7 +31,7 @@ function lab(name: string, vms: number): string {
     'vms:',
   ]
   for (let i = 0; i < vms; i++)
-    lines.push(`  vm${i}: { image: tiny, state: paused, nics: [{ network: lan }] }`)
+    lines.push(`  vm${i}: { image: tiny, state: ${state}, nics: [{ network: lan }] }`)
   return `${lines.join('\n')}\n`
 }
 
@@ -78,6 +79,16 @@ function bashScripts(file: string, text: string): { up: string; down: string } {
   return { up: up.join('\n'), down: down.join('\n') }
 }
 
+/** The bash script's bring-up and teardown of the same lab, as a row of figures. */
+function bashRow(file: string, text: string, name: string, label: string): string {
+  const scripts = bashScripts(file, text.replace(`name: ${name}`, 'name: bashlab'))
+  writeFileSync(`${dir}/up.sh`, scripts.up)
+  writeFileSync(`${dir}/down.sh`, scripts.down)
+  const up = timed(['bash', `${dir}/up.sh`])
+  const down = timed(['bash', `${dir}/down.sh`])
+  return `${label}: up ${fmt(up)}   teardown ${fmt(down)}`
+}
+
 try {
   execFileSync('ip', ['netns', 'add', netns])
   const rows: string[] = []
@@ -87,7 +98,7 @@ try {
     const text = lab(name, n)
     writeFileSync(file, text)
     const apply = timed([BIN, 'apply', '-f', file, '--state-dir', state, '--auto-approve'])
-    const plans = Array.from({ length: 7 }, () =>
+    const plans = Array.from({ length: 15 }, () =>
       timed([BIN, 'plan', '-f', file, '--state-dir', state, '--detailed-exitcode']),
     )
     const destroy = timed([BIN, 'destroy', '-f', file, '--state-dir', state, '--auto-approve'])
@@ -95,12 +106,14 @@ try {
       `${String(n).padStart(3)} VMs   plan ${fmt(median(plans))} (min ${fmt(Math.min(...plans))})   apply ${fmt(apply)}   destroy ${fmt(destroy)}`,
     )
     if (n === 10) {
-      const scripts = bashScripts(file, text.replace(`name: ${name}`, 'name: bashlab'))
-      writeFileSync(`${dir}/up.sh`, scripts.up)
-      writeFileSync(`${dir}/down.sh`, scripts.down)
-      const up = timed(['bash', `${dir}/up.sh`])
-      const down = timed(['bash', `${dir}/down.sh`])
-      rows.push(`         bash script: up ${fmt(up)}   teardown ${fmt(down)}`)
+      rows.push(bashRow(file, text, name, '         bash script'))
+      const running = `${dir}/running.yaml`
+      const runningText = lab('running10', 10, 'running')
+      writeFileSync(running, runningText)
+      const up = timed([BIN, 'apply', '-f', running, '--state-dir', state, '--auto-approve'])
+      const down = timed([BIN, 'destroy', '-f', running, '--state-dir', state, '--auto-approve'])
+      rows.push(` 10 running VMs        apply ${fmt(up)}   destroy ${fmt(down)}`)
+      rows.push(bashRow(running, runningText, 'running10', '         bash script'))
     }
   }
   const version = spawnSync('node', ['--version'], { encoding: 'utf8' }).stdout.trim()
