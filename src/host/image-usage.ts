@@ -42,18 +42,15 @@ async function backingFileUsers(stateDir: string): Promise<Map<string, string[]>
   const labs = (await readdir(stateDir, { withFileTypes: true }).catch(() => [])).filter(
     (d) => d.isDirectory() && d.name !== 'images',
   )
-  await Promise.all(
-    labs.map(async (lab) => {
-      const disks = listDir(`${stateDir}/${lab.name}/disks`).filter((f) => f.endsWith('.qcow2'))
-      for (const disk of disks) {
-        const info = readDiskFileOrNull(`${stateDir}/${lab.name}/disks/${disk}`)
-        if (!info?.backingFile) continue
-        const list = users.get(info.backingFile) ?? []
-        list.push(`${lab.name}/${disk.replace(/\.qcow2$/, '')}`)
-        users.set(info.backingFile, list)
-      }
-    }),
-  )
+  for (const lab of labs) {
+    for (const disk of listDir(`${stateDir}/${lab.name}/disks`).filter((f) => f.endsWith('.qcow2'))) {
+      const info = readDiskFileOrNull(`${stateDir}/${lab.name}/disks/${disk}`)
+      if (!info?.backingFile) continue
+      const list = users.get(info.backingFile) ?? []
+      list.push(`${lab.name}/${disk.replace(/\.qcow2$/, '')}`)
+      users.set(info.backingFile, list)
+    }
+  }
   return users
 }
 

@@ -1,7 +1,8 @@
-import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { KvmctlError } from '../errors.js'
 import { isAlive } from './process.js'
+import { removeFilesOfDeadPids } from './state.js'
 
 export interface LabLock {
   release(): Promise<void>
@@ -35,7 +36,11 @@ export async function lockFile(
     await writeFile(temporary, `${process.pid}\n`, { mode: 0o600 })
     try {
       await link(temporary, path)
-      await sweepDeadTemporaries(path)
+      // `<lock>.<pid>` files of kvmctls killed while taking the lock.
+      const prefix = `${basename(path)}.`
+      removeFilesOfDeadPids(dirname(path), (f) =>
+        f.startsWith(prefix) ? Number(f.slice(prefix.length)) : Number.NaN,
+      )
       return { release: () => rm(path, { force: true }) }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
@@ -50,16 +55,5 @@ export async function lockFile(
     }
     if (Date.now() >= deadline) busy(holder, path)
     await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
-/** `<lock>.<pid>` files of kvmctls killed while taking the lock. */
-async function sweepDeadTemporaries(path: string): Promise<void> {
-  const dir = dirname(path)
-  const prefix = `${basename(path)}.`
-  for (const file of await readdir(dir).catch(() => [] as string[])) {
-    const pid = file.startsWith(prefix) ? Number(file.slice(prefix.length)) : Number.NaN
-    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid))
-      await rm(`${dir}/${file}`, { force: true })
   }
 }

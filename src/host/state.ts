@@ -48,18 +48,26 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o60
  * directories in it. Called with the lab locked, so that no live kvmctl is writing there.
  */
 export function sweepTemporaries(labDir: string): void {
-  for (const dir of [labDir, ...listDir(labDir).map((d) => `${labDir}/${d}`)]) {
-    let files: string[]
-    try {
-      files = readdirSync(dir)
-    } catch {
-      continue
-    }
-    for (const file of files) {
-      const pid = Number(/\.tmp-(\d+)$/.exec(file)?.[1])
-      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid))
-        rmSync(`${dir}/${file}`, { force: true })
-    }
+  for (const dir of [labDir, ...listDir(labDir).map((d) => `${labDir}/${d}`)])
+    removeFilesOfDeadPids(dir, (file) => Number(/\.tmp-(\d+)$/.exec(file)?.[1]))
+}
+
+/**
+ * Removes the files in `dir` that a process left for itself and that nobody else removes when it
+ * is killed: those whose name holds (as `pidOf` reads it) the pid of a process that no longer
+ * runs. `dir` may be a file or missing: then there is nothing to do.
+ */
+export function removeFilesOfDeadPids(dir: string, pidOf: (file: string) => number): void {
+  let files: string[]
+  try {
+    files = readdirSync(dir)
+  } catch {
+    return
+  }
+  for (const file of files) {
+    const pid = pidOf(file)
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid))
+      rmSync(`${dir}/${file}`, { force: true })
   }
 }
 
