@@ -1,9 +1,12 @@
 /**
  * kvmctl's speed on a real host (root; not a test: it prints figures and asserts nothing).
  *   npm run bench
- * In a scratch network namespace: labs of 1, 10 and 50 paused VMs (QEMU -S, so that TCG
+ *   KVMCTL_BENCH_BASELINE=/path/to/other/bin/run.js npm run bench     (A/B against another build)
+ * In a scratch network namespace: labs of 1, 10, 50 and 300 paused VMs (QEMU -S, so that TCG
  * guests do not fight for the cores). For each: `plan` with nothing to change (whole process,
- * median of 15), apply from empty (until every QEMU answers QMP) and destroy. For 10 VMs also a
+ * median of 15), apply from empty (until every QEMU answers QMP) and destroy. With a baseline,
+ * the same lab is applied and planned by the baseline too, its plans interleaved with this
+ * build's (this machine's speed drifts within minutes). For 10 VMs also a
  * plain bash script that runs the same ip, qemu-img and qemu-system-x86_64 commands one after
  * another, and its teardown; and the same for 10 running VMs, whose guests boot while the later
  * ones start (the issue's "for scale" figures are of such a script).
@@ -18,6 +21,7 @@ import { removeNetns } from './netns.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const BIN = `${ROOT}bin/run.js`
+const BASELINE = process.env.KVMCTL_BENCH_BASELINE
 const netns = `kvmctl-bench-${process.pid}`
 const dir = mkdtempSync('/tmp/kb-')
 const state = `${dir}/s`
@@ -92,19 +96,35 @@ function bashRow(file: string, text: string, name: string, label: string): strin
 try {
   execFileSync('ip', ['netns', 'add', netns])
   const rows: string[] = []
-  for (const n of [1, 10, 50]) {
+  for (const n of [1, 10, 50, 300]) {
     const name = `bench${n}`
     const file = `${dir}/${name}.yaml`
     const text = lab(name, n)
     writeFileSync(file, text)
+    const runs = n === 300 ? 7 : 15
     const apply = timed([BIN, 'apply', '-f', file, '--state-dir', state, '--auto-approve'])
-    const plans = Array.from({ length: 15 }, () =>
-      timed([BIN, 'plan', '-f', file, '--state-dir', state, '--detailed-exitcode']),
-    )
+    // The baseline gets a lab of its own (its state files may differ), in its own state dir.
+    const base = BASELINE ? `${dir}/base.yaml` : null
+    if (base) {
+      writeFileSync(base, text.replace(`name: ${name}`, `name: base${n}`).replace('10.77.', '10.78.'))
+      timed([BASELINE!, 'apply', '-f', base, '--state-dir', `${state}b`, '--auto-approve'])
+    }
+    const plans: number[] = []
+    const basePlans: number[] = []
+    for (let i = 0; i < runs; i++) {
+      plans.push(timed([BIN, 'plan', '-f', file, '--state-dir', state, '--detailed-exitcode']))
+      if (base)
+        basePlans.push(
+          timed([BASELINE!, 'plan', '-f', base, '--state-dir', `${state}b`, '--detailed-exitcode']),
+        )
+    }
     const destroy = timed([BIN, 'destroy', '-f', file, '--state-dir', state, '--auto-approve'])
+    if (base) timed([BASELINE!, 'destroy', '-f', base, '--state-dir', `${state}b`, '--auto-approve'])
     rows.push(
       `${String(n).padStart(3)} VMs   plan ${fmt(median(plans))} (min ${fmt(Math.min(...plans))})   apply ${fmt(apply)}   destroy ${fmt(destroy)}`,
     )
+    if (base)
+      rows.push(`         baseline plan ${fmt(median(basePlans))} (min ${fmt(Math.min(...basePlans))})`)
     if (n === 10) {
       rows.push(bashRow(file, text, name, '         bash script'))
       const running = `${dir}/running.yaml`

@@ -1,9 +1,8 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
 import type { ChalkInstance } from 'chalk'
-import { CLI_DEFAULTS } from './cli/defaults.js'
 import { loadTopology } from './config/index.js'
-import { didYouMean } from './config/suggest.js'
-import { KvmctlError } from './errors.js'
+import { KvmctlError } from './lib/errors.js'
+import { didYouMean } from './lib/suggest.js'
 import type { Topology, Vm } from './model/types.js'
 import { makeStyle } from './render/style.js'
 import { reportError } from './report-error.js'
@@ -21,13 +20,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     file: Flags.string({
       char: 'f',
       summary: 'The topology file.',
-      default: CLI_DEFAULTS.file,
+      default: 'kvmctl.yaml',
       helpGroup: 'GLOBAL',
     }),
     'state-dir': Flags.string({
       summary: "Where the lab's disks, pid files and sockets live.",
-      env: CLI_DEFAULTS.stateDirEnv,
-      default: CLI_DEFAULTS.stateDir,
+      env: 'KVMCTL_STATE_DIR',
+      default: '/var/lib/kvmctl',
       helpGroup: 'GLOBAL',
     }),
     json: Flags.boolean({ summary: 'Machine-readable output on stdout.', helpGroup: 'GLOBAL' }),
@@ -35,17 +34,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected flags!: BaseFlags<T>
+  protected args!: Interfaces.InferredArgs<T['args']>
   protected style!: ChalkInstance
 
   override async init(): Promise<void> {
     await super.init()
-    const { flags } = await this.parse({
+    const { flags, args } = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
       args: this.ctor.args,
       strict: this.ctor.strict,
     })
     this.flags = flags as BaseFlags<T>
+    this.args = args as Interfaces.InferredArgs<T['args']>
     this.style = makeStyle({ color: !this.flags['no-color'] })
   }
 
@@ -63,6 +64,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         topology.vms.map((v) => v.name),
       )}`,
     )
+  }
+
+  /** How the core reports to this command's user: JSON or not, colours, text for people. */
+  protected output() {
+    return { json: this.flags.json, style: this.style, say: (text: string) => this.say(text) }
   }
 
   /** Data for machines: one JSON document on stdout. */

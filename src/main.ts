@@ -1,14 +1,14 @@
 import { Errors, flush, run as runOclif } from '@oclif/core'
 import { COMMANDS } from './commands/index.js'
-import { didYouMean } from './config/suggest.js'
+import { didYouMean } from './lib/suggest.js'
 
 export { COMMANDS } from './commands/index.js'
 
 /**
- * The CLI: bin/run.js loads this file, bundled with oclif into one, because resolving and loading
- * a few hundred modules on every start cost more than the work of a `plan`. Commands report their
- * own errors (BaseCommand); what reaches here is oclif's (an unknown command), which exits 1 like
- * every error: exit 2 means "changes found" (cli.md).
+ * The CLI's one entry: bin/run.js calls this from the bundle (oclif and every command in one
+ * file, because resolving and loading a few hundred modules on every start cost more than the
+ * work of a `plan`). Commands report their own errors (BaseCommand); what reaches here is oclif's
+ * (an unknown command), which exits 1 like every error: exit 2 means "changes found" (docs/cli.md).
  */
 export async function run(binUrl: string): Promise<void> {
   try {

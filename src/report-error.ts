@@ -1,4 +1,4 @@
-import { KvmctlError, TopologyError } from './errors.js'
+import { KvmctlError, TopologyError } from './lib/errors.js'
 import { makeStyle } from './render/style.js'
 
 /**

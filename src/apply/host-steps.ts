@@ -1,6 +1,4 @@
 import { mkdir, readFile } from 'node:fs/promises'
-import { vmFiles } from '../config/resolve.js'
-import { KvmctlError } from '../errors.js'
 import { removeDhcp, startDhcp } from '../host/dhcp-ops.js'
 import { createDisk, deleteDisk, growDisk, recordDisk } from '../host/disk-ops.js'
 import { syncFirewall } from '../host/firewall-ops.js'
@@ -13,12 +11,14 @@ import {
   setBridgeMtu,
 } from '../host/network-ops.js'
 import type { Drive, HostCapabilities } from '../host/qemu-argv.js'
-import { buildSeed, seedPath } from '../host/seed-ops.js'
+import { buildSeed } from '../host/seed-ops.js'
 import { shapeTap } from '../host/shaping-ops.js'
 import { removeVmKeys } from '../host/ssh-keys.js'
 import { type VmRecord, writeJson } from '../host/state.js'
 import { pauseVm, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
-import type { HostSnapshot } from '../model/snapshot.js'
+import { KvmctlError } from '../lib/errors.js'
+import { vmFiles } from '../model/layout.js'
+import type { HostSnapshot, Observed } from '../model/snapshot.js'
 import type { Disk, Network, ResourceType, Tap, Topology, Vm } from '../model/types.js'
 import { desiredUses } from '../plan/dependencies.js'
 import { desiredFields } from '../plan/fields.js'
@@ -87,10 +87,10 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       await recordDisk(ctx.topology.labDir, disk)
     },
     replace: async (a, ctx) => {
-      await deleteDisk(ctx.topology.labDir, a.name, String(a.current!.handle.path))
+      await deleteDisk(ctx.topology.labDir, a.name, String(a.current!.handle.format))
       await createDisk(ctx.topology.labDir, a.desired as Disk)
     },
-    delete: (a, ctx) => deleteDisk(ctx.topology.labDir, a.name, String(a.current!.handle.path)),
+    delete: (a, ctx) => deleteDisk(ctx.topology.labDir, a.name, String(a.current!.handle.format)),
   },
   vm: {
     create: (a, ctx) => startOrRecord(a.desired as Vm, ctx),
@@ -145,7 +145,8 @@ export function drivesOf(vm: Vm, topology: Topology): Drive[] {
     const disk = topology.disks.find((d) => d.address === address)!
     return { path: disk.path, format: disk.format, node: `disk${index}` }
   })
-  if (vm.cloudInit) drives.push({ path: seedPath(vm.runDir), format: 'raw', node: 'seed', readOnly: true })
+  if (vm.cloudInit)
+    drives.push({ path: vmFiles(vm.runDir).seed, format: 'raw', node: 'seed', readOnly: true })
   return drives
 }
 
@@ -174,7 +175,7 @@ async function restartVm(action: Action, ctx: HostContext): Promise<void> {
 
 async function updateVm(action: Action, ctx: HostContext): Promise<void> {
   const vm = action.desired as Vm
-  const before = String(action.current!.fields.state)
+  const before = (action.current as Observed<'vm'>).fields.state
   const after = vm.state
   if (before !== after) {
     if (after === 'stopped') await stopVm(vm.runDir, shutdownTimeout(action))

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import type { ChalkInstance } from 'chalk'
 import type { Action } from '../plan/types.js'
 import type { StepHooks } from './executor.js'
@@ -36,9 +35,8 @@ interface Deferred {
 export async function listrProgress(
   actions: readonly Action[],
 ): Promise<{ hooks: StepHooks; finished: Promise<void> }> {
-  // Required, not imported: bin/run.js compiles the fast entry from V8's code cache, and Node 20
-  // has no import() in code compiled so (the build checks that the fast entry has none).
-  const { Listr } = createRequire(import.meta.url)('listr2') as typeof import('listr2')
+  // Loaded only here, on a terminal: CI logs and --json never pay for it.
+  const { Listr } = await import('listr2')
   const deferred = new Map<string, Deferred>()
   for (const action of actions) {
     let resolve!: (v: string | undefined) => void

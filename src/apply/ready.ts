@@ -1,11 +1,11 @@
 import { open, stat } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { CLOUD_INIT_WAIT } from '../cloud-init/documents.js'
-import { vmFiles } from '../config/resolve.js'
-import { HostCommandError, KvmctlError } from '../errors.js'
 import { vmAddress } from '../host/addresses.js'
 import { run } from '../host/exec.js'
 import { sshOptions } from '../host/ssh-keys.js'
+import { HostCommandError, KvmctlError } from '../lib/errors.js'
+import { vmFiles } from '../model/layout.js'
 import type { Topology, Vm } from '../model/types.js'
 
 /** Where each VM's console log ended before apply: a restarted VM must be ready anew. */

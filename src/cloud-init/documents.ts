@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { isMap, isSeq, parseDocument, stringify } from 'yaml'
+import { canonicalJson } from '../lib/canonical-json.js'
 import type { CloudInit } from '../model/types.js'
-import { canonicalJson } from '../plan/fingerprint.js'
 
 /** Who `kvmctl ssh` logs in as when neither the topology nor the user data names a user. */
 export const DEFAULT_SSH_USER = 'debian'

@@ -1,22 +1,33 @@
 import { Args, Flags } from '@oclif/core'
+import { type ApplyOutcome, runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
-import { applyCommand } from '../cli/apply.js'
-import { CLI_DEFAULTS } from '../cli/defaults.js'
 import { targetFlag } from './plan.js'
 
+/** The flags apply and destroy share. */
 export const applyFlags = {
   'auto-approve': Flags.boolean({ summary: 'Do not ask for confirmation (for CI).' }),
-  parallelism: Flags.integer({
-    summary: 'How many steps may run at once.',
-    default: CLI_DEFAULTS.parallelism,
-    min: 1,
-  }),
+  parallelism: Flags.integer({ summary: 'How many steps may run at once.', default: 4, min: 1 }),
   'lock-timeout': Flags.integer({
     summary: 'Seconds to wait for another apply or destroy of the same lab to finish (0: fail at once).',
-    default: CLI_DEFAULTS.lockTimeout,
+    default: 0,
     min: 0,
   }),
   target: targetFlag,
+}
+
+/** What the shared flags ask of runApply. */
+export function applyFlagValues(flags: {
+  'auto-approve': boolean
+  parallelism: number
+  'lock-timeout': number
+  target?: string[]
+}) {
+  return {
+    autoApprove: flags['auto-approve'],
+    parallelism: flags.parallelism,
+    lockTimeout: flags['lock-timeout'],
+    targets: flags.target,
+  }
 }
 
 export default class Apply extends BaseCommand<typeof Apply> {
@@ -37,19 +48,29 @@ export default class Apply extends BaseCommand<typeof Apply> {
   }
 
   async run(): Promise<void> {
-    const { args } = await this.parse(Apply)
-    await applyCommand({
+    const outcome = await runApply({
+      topology: await this.topology(),
       destroy: false,
-      file: this.flags.file,
-      stateDir: this.flags['state-dir'],
-      planFile: args.planfile,
-      targets: this.flags.target,
-      autoApprove: this.flags['auto-approve'],
-      parallelism: this.flags.parallelism,
-      lockTimeout: this.flags['lock-timeout'],
+      planFile: this.args.planfile,
       wait: this.flags.wait,
-      json: this.flags.json,
-      color: !this.flags['no-color'],
+      ...applyFlagValues(this.flags),
+      ...this.output(),
     })
+    if (this.flags.json) this.printJson(outcomeJson(outcome))
+  }
+}
+
+/** The document `apply --json` and `destroy --json` print: the plan and what became of each step. */
+export function outcomeJson(outcome: ApplyOutcome) {
+  return {
+    plan: outcome.plan,
+    result: outcome.result
+      ? {
+          ok: outcome.result.ok,
+          done: outcome.result.done,
+          failed: outcome.result.failed.map((f) => ({ address: f.address, error: f.error.message })),
+          skipped: outcome.result.skipped,
+        }
+      : { ok: true, done: [], failed: [], skipped: [] },
   }
 }

@@ -1,8 +1,8 @@
 import { connect } from 'node:net'
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
-import { vmFiles } from '../config/resolve.js'
-import { KvmctlError } from '../errors.js'
+import { KvmctlError } from '../lib/errors.js'
+import { vmFiles } from '../model/layout.js'
 
 const DETACH = 0x1d // Ctrl-]
 

@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
+import { runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
-import { applyCommand } from '../cli/apply.js'
-import { applyFlags } from './apply.js'
+import { labOnly } from '../config/index.js'
+import { applyFlags, applyFlagValues, outcomeJson } from './apply.js'
 
 export default class Destroy extends BaseCommand<typeof Destroy> {
   static override summary = 'Remove everything this lab owns from the host, and nothing else.'
@@ -17,18 +18,14 @@ export default class Destroy extends BaseCommand<typeof Destroy> {
   }
 
   async run(): Promise<void> {
-    await applyCommand({
+    const { lab } = this.flags
+    const outcome = await runApply({
+      topology: lab ? labOnly(lab, this.flags['state-dir']) : await this.topology(),
       destroy: true,
-      file: this.flags.file,
-      stateDir: this.flags['state-dir'],
-      lab: this.flags.lab,
-      targets: this.flags.target,
-      autoApprove: this.flags['auto-approve'],
-      parallelism: this.flags.parallelism,
-      lockTimeout: this.flags['lock-timeout'],
       wait: false,
-      json: this.flags.json,
-      color: !this.flags['no-color'],
+      ...applyFlagValues(this.flags),
+      ...this.output(),
     })
+    if (this.flags.json) this.printJson(outcomeJson(outcome))
   }
 }

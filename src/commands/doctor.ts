@@ -1,8 +1,8 @@
 import { constants } from 'node:fs'
 import { access, mkdir, readFile } from 'node:fs/promises'
 import { BaseCommand } from '../base-command.js'
-import { KvmctlError } from '../errors.js'
 import { run } from '../host/exec.js'
+import { KvmctlError } from '../lib/errors.js'
 
 interface Check {
   readonly name: string

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
-import { KvmctlError } from '../errors.js'
 import { writeFileAtomic } from '../host/state.js'
-import { PACKAGE_ROOT, SCHEMA_PATH } from '../paths.js'
+import { KvmctlError } from '../lib/errors.js'
+import { PACKAGE_ROOT, SCHEMA_PATH } from '../lib/package.js'
 
 export default class Init extends BaseCommand<typeof Init> {
   static override summary = 'Write a starter kvmctl.yaml: two VMs on one network.'

@@ -1,6 +1,10 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
-import { planCommand } from '../cli/plan.js'
+import { observe } from '../host/observe.js'
+import { writeFileAtomic } from '../host/state.js'
+import { KvmctlError } from '../lib/errors.js'
+import { diff } from '../plan/diff.js'
+import { renderPlan } from '../render/plan-text.js'
 
 export const targetFlag = Flags.string({
   summary: 'Limit to this address (vm/web, network/lan, ...) and what it depends on. Repeatable.',
@@ -28,15 +32,23 @@ export default class Plan extends BaseCommand<typeof Plan> {
   }
 
   async run(): Promise<void> {
-    await planCommand({
-      file: this.flags.file,
-      stateDir: this.flags['state-dir'],
-      json: this.flags.json,
-      color: !this.flags['no-color'],
-      out: this.flags.out,
-      targets: this.flags.target,
-      detailedExitcode: this.flags['detailed-exitcode'],
-      capacity: this.flags.capacity as 'warn' | 'error',
-    })
+    const { out, target, capacity } = this.flags
+    const topology = await this.topology()
+    const plan = diff(topology, await observe(topology), { targets: target })
+    if (capacity === 'error' && plan.warnings.length > 0) {
+      throw new KvmctlError(
+        plan.warnings.join('\n'),
+        'make the lab smaller, free host memory, or run with --capacity warn',
+      )
+    }
+    if (out) await writeFileAtomic(out, `${JSON.stringify(plan, null, 2)}\n`)
+    if (this.flags.json) this.printJson(plan)
+    else {
+      this.say(renderPlan(plan, this.style))
+      if (out && plan.actions.length > 0) {
+        this.say(`\nSaved the plan to ${out}; \`kvmctl apply ${out}\` carries out exactly this plan.`)
+      }
+    }
+    if (this.flags['detailed-exitcode'] && plan.actions.length > 0) process.exitCode = 2
   }
 }

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../base-command.js'
-import { topologySchema } from '../paths.js'
+import { topologySchema } from '../lib/package.js'
 
 export default class Schema extends BaseCommand<typeof Schema> {
   static override summary = 'Print the JSON Schema of the topology file, for editors.'

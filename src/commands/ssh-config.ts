@@ -1,6 +1,7 @@
 import { BaseCommand } from '../base-command.js'
 import { labLeases, vmAddresses } from '../host/addresses.js'
-import { hostKeyAlias, sshFiles } from '../host/ssh-keys.js'
+import { hostKeyAlias } from '../host/ssh-keys.js'
+import { sshFiles } from '../model/layout.js'
 
 export default class SshConfig extends BaseCommand<typeof SshConfig> {
   static override summary = "An OpenSSH config block for the lab's VMs, to use plain ssh, scp or rsync."

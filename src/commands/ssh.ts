@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process'
 import { Args } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
-import { KvmctlError } from '../errors.js'
 import { vmAddress } from '../host/addresses.js'
-import { sshFiles, sshOptions } from '../host/ssh-keys.js'
+import { handOver } from '../host/exec.js'
+import { sshOptions } from '../host/ssh-keys.js'
 import { exists } from '../host/state.js'
+import { KvmctlError } from '../lib/errors.js'
+import { sshFiles } from '../model/layout.js'
 import type { Topology, Vm } from '../model/types.js'
 
 export default class Ssh extends BaseCommand<typeof Ssh> {
@@ -24,21 +25,11 @@ export default class Ssh extends BaseCommand<typeof Ssh> {
     const topology = await this.topology()
     const vm = this.vmNamed(topology, args.vm)
     const target = await sshTarget(topology, vm)
-    const child = spawn('ssh', [...sshOptions(topology.lab, topology.labDir, vm.name), target, ...command], {
-      stdio: 'inherit',
-    })
-    const code = await new Promise<number>((resolve, reject) => {
-      child.once('error', (error) =>
-        reject(
-          new KvmctlError(
-            `cannot run ssh: ${error.message}`,
-            'install the OpenSSH client (apt-get install openssh-client)',
-          ),
-        ),
-      )
-      child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 255 : 0)))
-    })
-    process.exitCode = code
+    process.exitCode = await handOver(
+      'ssh',
+      [...sshOptions(topology.lab, topology.labDir, vm.name), target, ...command],
+      'install the OpenSSH client (apt-get install openssh-client)',
+    )
   }
 }
 

@@ -1,11 +1,11 @@
 import { isReady, notYetReady, probeOnce } from '../apply/ready.js'
 import { BaseCommand } from '../base-command.js'
-import { vmFiles } from '../config/resolve.js'
-import { formatSize } from '../config/units.js'
-import { PlanError } from '../errors.js'
 import { labLeases, vmAddresses } from '../host/addresses.js'
 import { observe } from '../host/observe.js'
-import type { ObservedResource } from '../model/snapshot.js'
+import { PlanError } from '../lib/errors.js'
+import { formatSize } from '../lib/units.js'
+import { vmFiles } from '../model/layout.js'
+import { type Observed, observedOf } from '../model/snapshot.js'
 import type { Topology, Vm } from '../model/types.js'
 import { diff } from '../plan/diff.js'
 import { show } from '../render/plan-text.js'
@@ -36,10 +36,10 @@ export default class Status extends BaseCommand<typeof Status> {
     }
     const leasesByNetwork = await labLeases(topology)
     const readiness = await Promise.all(
-      topology.vms.map((vm) => readinessNow(topology, vm, found[vm.address])),
+      topology.vms.map((vm) => readinessNow(topology, vm, observedOf(snapshot, vm.address, 'vm'))),
     )
     const vms = topology.vms.map((vm, index) => {
-      const o = found[vm.address]
+      const o = observedOf(snapshot, vm.address, 'vm')
       return {
         name: vm.name,
         state: o ? String(o.fields.state) : 'absent',
@@ -52,32 +52,35 @@ export default class Status extends BaseCommand<typeof Status> {
         console_log: vmFiles(vm.runDir).log,
       }
     })
-    const networks = topology.networks.map((n) => ({
-      name: n.name,
-      bridge: n.bridge,
-      external: n.external,
-      present: n.external
-        ? !snapshot.problems.some((p) => p.address === n.address)
-        : Boolean(found[n.address]),
-      address: (found[n.address]?.handle.hostAddress as string | null | undefined) ?? null,
-      cidr: n.cidr,
-      dhcp: found[n.address]?.fields.dhcp === true,
-      nat: found[n.address]?.fields.nat === true,
-      leases: leasesByNetwork.get(n.name) ?? [],
-    }))
+    const networks = topology.networks.map((n) => {
+      const o = observedOf(snapshot, n.address, 'network')
+      return {
+        name: n.name,
+        bridge: n.bridge,
+        external: n.external,
+        present: n.external
+          ? !snapshot.problems.some((p) => p.address === n.address)
+          : Boolean(found[n.address]),
+        address: (o?.handle.hostAddress as string | null | undefined) ?? null,
+        cidr: n.cidr,
+        dhcp: o?.fields.dhcp === true,
+        nat: o?.fields.nat === true,
+        leases: leasesByNetwork.get(n.name) ?? [],
+      }
+    })
     const taps = topology.taps.map((t) => ({
       name: t.name,
       device: t.device,
       present: Boolean(found[t.address]),
-      bridge: (found[t.address]?.fields.bridge as string | null | undefined) ?? null,
+      bridge: observedOf(snapshot, t.address, 'tap')?.fields.bridge ?? null,
       mac: t.mac,
     }))
     const disks = topology.disks.map((d) => {
-      const o = found[d.address]
+      const o = observedOf(snapshot, d.address, 'disk')
       return {
         name: d.name,
         present: Boolean(o),
-        size: (o?.fields.size as string | undefined) ?? null,
+        size: o?.fields.size ?? null,
         used: o ? formatUsed(Number(o.handle.actualBytes)) : null,
         format: d.format,
         path: d.path,
@@ -181,7 +184,7 @@ const STATUS_PROBE_MS = 20_000
 async function readinessNow(
   topology: Topology,
   vm: Vm,
-  observed: ObservedResource | undefined,
+  observed: Observed<'vm'> | undefined,
 ): Promise<boolean | null> {
   if (!vm.ready || observed?.fields.state !== 'running') return null
   try {

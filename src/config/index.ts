@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
-import { type Diagnostic, KvmctlError, TopologyError } from '../errors.js'
+import { type Diagnostic, KvmctlError, TopologyError } from '../lib/errors.js'
+import { topologySchema } from '../lib/package.js'
+import { vmFiles } from '../model/layout.js'
 import type { Topology } from '../model/types.js'
 import {
   formatPath,
@@ -9,7 +11,7 @@ import {
   type SourceDocument,
 } from './load.js'
 import type { RawTopology } from './raw.js'
-import { pathFromFile, resolveTopology, UNIX_SOCKET_PATH_MAX, userDataPath, vmFiles } from './resolve.js'
+import { pathFromFile, resolveTopology, UNIX_SOCKET_PATH_MAX, userDataPath } from './resolve.js'
 import { checkSchema, type Finding } from './schema-check.js'
 import { checkSemantics } from './semantic.js'
 
@@ -125,4 +127,19 @@ function dedupe(findings: Finding[]): Finding[] {
 
 function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
   return diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)
+}
+
+/**
+ * A lab name given on the command line (`init --name`, `destroy --lab`) is held to the schema's
+ * rule for `name:`, the one place that rule is written.
+ */
+export function checkLabName(name: string): void {
+  const rule = (topologySchema().properties as Record<string, { pattern: string; 'x-hint': string }>).name!
+  if (!new RegExp(rule.pattern).test(name)) throw new KvmctlError(`bad lab name "${name}"`, rule['x-hint'])
+}
+
+/** A lab with no resources of its own: what destroy --lab needs to find and remove a lab's objects. */
+export function labOnly(lab: string, stateDir: string): Topology {
+  checkLabName(lab)
+  return resolveTopology({ name: lab }, '', stateDir)
 }

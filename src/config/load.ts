@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises'
-import { FAILSAFE_SCHEMA, load as loadCommonYaml, Type } from 'js-yaml'
 import {
   type Document,
   isMap,
@@ -11,7 +10,7 @@ import {
   parseDocument,
   visit,
 } from 'yaml'
-import { type Diagnostic, KvmctlError } from '../errors.js'
+import { type Diagnostic, KvmctlError } from '../lib/errors.js'
 
 export type KeyPath = readonly (string | number)[]
 
@@ -46,82 +45,13 @@ export async function readSourceDocument(file: string): Promise<SourceDocument> 
 }
 
 /**
- * Parses a topology. `plan` reads the topology on every run, and the `yaml` library, which knows
- * where every node stands, takes ~40 ms for a 50-VM file before its code is warm; js-yaml takes
- * ~8. So a file in the common subset of YAML (no tags, anchors, aliases, directives or complex
- * keys) is read by js-yaml with YAML 1.2 core scalars, exactly as `yaml` reads them; positions
- * are asked of `yaml` only when a diagnostic needs one. Anything else, a syntax error included,
- * is read by `yaml` alone, so that the rare constructs and the error messages have one source.
+ * Parses a topology with the `yaml` library, which keeps where every node stands: syntax errors,
+ * every YAML construct, and the line and column of every key for diagnostics.
  */
 export function parseSourceDocument(file: string, text: string): SourceDocument {
-  const data = commonSubsetData(text)
-  if (data === undefined) return parseFully(file, text)
-  let full: SourceDocument | undefined
-  return {
-    file,
-    data,
-    syntaxErrors: [],
-    locate: (path, at) => {
-      full ??= parseFully(file, text)
-      return full.locate(path, at)
-    },
-  }
-}
-
-/**
- * A node that starts with a tag (!), an anchor (&), an alias (*), a complex key (?) or a
- * directive (%) at a line's start. Conservative: the same characters at the start of a word
- * inside a string (`[ ! -f x ]` in a script) also send the file to the full parser, which is
- * only slower.
- */
-const OUTSIDE_COMMON_SUBSET = /(?:^|[\s[\]{},])[!&*?]|^%/m
-
-/** A plain scalar that matches `test` is `construct(it)`, as in YAML 1.2's core schema. */
-const scalar = (tag: string, test: RegExp, construct: (s: string) => unknown) =>
-  new Type(`tag:yaml.org,2002:${tag}`, { kind: 'scalar', resolve: (s: string) => test.test(s), construct })
-
-/** YAML 1.2 core schema scalars, with the `yaml` library's own patterns (its schema/core). */
-const CORE_SCALARS = FAILSAFE_SCHEMA.extend({
-  implicit: [
-    scalar('null', /^(?:~|[Nn]ull|NULL)?$/, () => null),
-    scalar('bool', /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => s[0] === 't' || s[0] === 'T'),
-    scalar('int', /^[-+]?[0-9]+$|^0o[0-7]+$|^0x[0-9a-fA-F]+$/, (s) =>
-      s.startsWith('0o')
-        ? Number.parseInt(s.slice(2), 8)
-        : s.startsWith('0x')
-          ? Number.parseInt(s.slice(2), 16)
-          : Number.parseInt(s, 10),
-    ),
-    scalar(
-      'float',
-      /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$/,
-      (s) =>
-        /nan$/i.test(s)
-          ? Number.NaN
-          : /inf$/i.test(s)
-            ? (s.startsWith('-') ? -1 : 1) * Number.POSITIVE_INFINITY
-            : Number.parseFloat(s),
-    ),
-  ],
-})
-
-/** The file's data when it is in the common subset and parses; undefined otherwise. */
-export function commonSubsetData(text: string): Record<string, unknown> | undefined {
-  if (OUTSIDE_COMMON_SUBSET.test(text)) return undefined
-  try {
-    const data = loadCommonYaml(text, { schema: CORE_SCALARS })
-    return data !== null && typeof data === 'object' && !Array.isArray(data)
-      ? (data as Record<string, unknown>)
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** The full parser: syntax errors with positions, every YAML construct, and positions of keys. */
-export function parseFully(file: string, text: string): SourceDocument {
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false })
+  // Duplicate keys are found below, so that the message can name the key and its first line.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, merge: false })
   const position = (offset: number) => {
     const { line, col } = lineCounter.linePos(offset)
     return { line, col }
@@ -133,8 +63,24 @@ export function parseFully(file: string, text: string): SourceDocument {
     message: `YAML: ${firstLine(error.message)}`,
   }))
   if (syntaxErrors.length === 0) {
-    // An alias whose anchor is not defined before it is no parse error, but toJS throws on it.
     visit(doc, {
+      Map(_key, map) {
+        const first = new Map<string, Node>()
+        for (const pair of map.items) {
+          if (!isScalar(pair.key)) continue
+          const name = String(pair.key.value)
+          const earlier = first.get(name)
+          if (!earlier) first.set(name, pair.key)
+          else
+            syntaxErrors.push({
+              file,
+              ...position(pair.key.range?.[0] ?? 0),
+              path: '',
+              message: `YAML: duplicate key "${name}": it is already set on line ${position(earlier.range?.[0] ?? 0).line}`,
+            })
+        }
+      },
+      // An alias whose anchor is not defined before it is no parse error, but toJS throws on it.
       Alias(_key, node) {
         if (node.resolve(doc) === undefined) {
           syntaxErrors.push({

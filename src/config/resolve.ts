@@ -5,12 +5,13 @@ import {
   DEFAULT_SSH_USER,
   userDataUser,
 } from '../cloud-init/documents.js'
+import { broadcast, type Cidr, cidrSize, firstHost, formatCidr, formatIp, parseCidr } from '../lib/ipv4.js'
+import { formatRate, parseDuration, parseRate, parseSize } from '../lib/units.js'
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
+import { diskFiles, imageFiles, labDirOf, vmDir } from '../model/layout.js'
 import { derivedMac, hostInterfaceName } from '../model/names.js'
 import type { CloudInit, Disk, Image, Network, Tap, Topology, Vm } from '../model/types.js'
-import { broadcast, type Cidr, cidrSize, firstHost, formatCidr, formatIp, parseCidr } from './ipv4.js'
 import type { RawImage, RawNic, RawTopology, RawVm } from './raw.js'
-import { formatRate, parseDuration, parseRate, parseSize } from './units.js'
 
 export const DEFAULTS = {
   cpus: 1,
@@ -25,17 +26,6 @@ export const DEFAULTS = {
 
 /** Linux's limit for a unix socket path (sun_path), less the terminating NUL. */
 export const UNIX_SOCKET_PATH_MAX = 107
-
-/** The files of one VM under its run directory. */
-export function vmFiles(runDir: string) {
-  return {
-    pid: `${runDir}/qemu.pid`,
-    qmp: `${runDir}/qmp.sock`,
-    serial: `${runDir}/serial.sock`,
-    log: `${runDir}/serial.log`,
-    spec: `${runDir}/spec.json`,
-  }
-}
 
 /**
  * A user_data string is a path unless it is text: more than one line, or a cloud-init header
@@ -62,7 +52,7 @@ export function resolveTopology(
   files: ReadonlyMap<string, string> = new Map(),
 ): Topology {
   const lab = raw.name
-  const labDir = `${resolvePath(stateDir)}/${lab}`
+  const labDir = labDirOf(resolvePath(stateDir), lab)
   const fromFile = (p: string) => pathFromFile(file, p)
 
   const images: Record<string, Image> = {}
@@ -106,7 +96,7 @@ export function resolveTopology(
       type: 'disk',
       address: addressOf('disk', name),
       name,
-      path: `${labDir}/disks/${name}.${format}`,
+      path: diskFiles(labDir, name, format).image,
       format,
       sizeBytes: parseSize(disk.size)!,
       protect: disk.protect ?? false,
@@ -143,7 +133,7 @@ export function resolveTopology(
       }
     })
     taps.push(...vmTaps)
-    const runDir = `${labDir}/vm-${name}`
+    const runDir = vmDir(labDir, name)
     const cloudInit = vm.cloud_init
       ? resolveCloudInit(name, vm.cloud_init, vmTaps, networkByName, files, fromFile)
       : null
@@ -258,7 +248,7 @@ function resolveImage(
     path: image.path
       ? fromFile(image.path)
       : image.sha256
-        ? `${stateDir}/images/${image.sha256.toLowerCase()}`
+        ? imageFiles(stateDir, image.sha256.toLowerCase()).path
         : null,
     url: image.url ?? null,
     sha256: image.sha256?.toLowerCase() ?? null,
@@ -278,7 +268,7 @@ function bootDisk(
     type: 'disk',
     address: addressOf('disk', name),
     name,
-    path: `${labDir}/disks/${name}.qcow2`,
+    path: diskFiles(labDir, name, 'qcow2').image,
     format: 'qcow2',
     // An overlay without disk_size keeps its image's size, known only on the host.
     sizeBytes: size !== undefined ? parseSize(size)! : image.path ? 0 : parseSize(DEFAULTS.blankBootDisk)!,

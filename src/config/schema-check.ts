@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module'
 import type { ErrorObject, ValidateFunction } from 'ajv'
-import { topologySchema, VALIDATOR_PATH } from '../paths.js'
+import { topologySchema, VALIDATOR_PATH } from '../lib/package.js'
+import { didYouMean } from '../lib/suggest.js'
 import { AJV_OPTIONS, AJV_VOCABULARY } from './ajv-options.js'
 import type { KeyPath } from './load.js'
-import { didYouMean } from './suggest.js'
 
 /** A problem found in the file, located by key path; turned into file:line:col later. */
 export interface Finding {

@@ -1,10 +1,10 @@
+import { broadcast, contains, firstHost, formatCidr, parseCidr, parseIp } from '../lib/ipv4.js'
+import { didYouMean } from '../lib/suggest.js'
+import { DURATION_HINT, parseDuration, parseSize, SIZE_HINT } from '../lib/units.js'
 import { interfaceNameProblem } from '../model/names.js'
-import { broadcast, contains, firstHost, formatCidr, parseCidr, parseIp } from './ipv4.js'
 import { formatPath, type KeyPath } from './load.js'
 import { entriesOf, isRecord } from './raw.js'
 import type { Finding } from './schema-check.js'
-import { didYouMean } from './suggest.js'
-import { DURATION_HINT, parseDuration, parseSize, SIZE_HINT } from './units.js'
 
 /**
  * What JSON Schema cannot say: cross-references, duplicates, addresses inside their

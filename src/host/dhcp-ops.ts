@@ -1,22 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { readFile, rm, rmdir } from 'node:fs/promises'
-import { cidrSize, parseCidr } from '../config/ipv4.js'
+import { cidrSize, parseCidr } from '../lib/ipv4.js'
+import { dhcpFiles } from '../model/layout.js'
 import type { Network } from '../model/types.js'
 import { run } from './exec.js'
 import { isOurProcess, readPidFile, waitForExit } from './process.js'
 import { writeFileAtomic } from './state.js'
-
-/** The files of a network's dnsmasq, in the lab's directory. */
-export function dhcpFiles(labDir: string, network: string) {
-  const dir = `${labDir}/net-${network}`
-  return {
-    dir,
-    conf: `${dir}/dnsmasq.conf`,
-    pid: `${dir}/dnsmasq.pid`,
-    leases: `${dir}/leases`,
-    log: `${dir}/dnsmasq.log`,
-  }
-}
 
 /** How a dnsmasq of ours shows in /proc/PID/cmdline. */
 export const dhcpMarker = (conf: string) => `--conf-file=${conf}`

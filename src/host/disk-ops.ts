@@ -1,9 +1,10 @@
 import { rename, rm } from 'node:fs/promises'
+import { diskFiles } from '../model/layout.js'
 import type { Disk } from '../model/types.js'
 import { run } from './exec.js'
 import { readDiskFile } from './qcow2.js'
 import { qmpCommand } from './qmp.js'
-import { type DiskRecord, diskRecordPath, writeJson } from './state.js'
+import { type DiskRecord, writeJson } from './state.js'
 
 /**
  * Creates a disk: its record first (so that a killed kvmctl leaves a file it knows is
@@ -11,7 +12,7 @@ import { type DiskRecord, diskRecordPath, writeJson } from './state.js'
  */
 export async function createDisk(labDir: string, disk: Disk): Promise<void> {
   await recordDisk(labDir, disk)
-  const partial = `${disk.path}.partial`
+  const { image, partial } = diskFiles(labDir, disk.name, disk.format)
   const args = ['create', '-q', '-f', disk.format]
   if (disk.backingFile) {
     const backing = readDiskFile(disk.backingFile)
@@ -20,7 +21,7 @@ export async function createDisk(labDir: string, disk: Disk): Promise<void> {
   args.push(partial)
   if (disk.sizeBytes > 0) args.push(String(disk.sizeBytes))
   await run('qemu-img', args)
-  await rename(partial, disk.path)
+  await rename(partial, image)
 }
 
 /** Grows a disk: online through QMP when a running VM holds it, else with qemu-img. */
@@ -32,17 +33,18 @@ export async function growDisk(disk: Disk, holder: { qmp: string; node: string }
   await run('qemu-img', ['resize', '-q', '-f', disk.format, disk.path, String(disk.sizeBytes)])
 }
 
-export async function deleteDisk(labDir: string, name: string, path: string): Promise<void> {
-  await rm(path, { force: true })
-  await rm(`${path}.partial`, { force: true })
-  await rm(diskRecordPath(labDir, name), { force: true })
+/** Removes a disk of the lab, named by the layout: its image in the format it has, and its record. */
+export async function deleteDisk(labDir: string, name: string, format: string): Promise<void> {
+  const files = diskFiles(labDir, name, format)
+  await rm(files.image, { force: true })
+  await rm(files.partial, { force: true })
+  await rm(files.record, { force: true })
 }
 
 /** Updates a disk's record (its protect flag) without touching its data. */
 export async function recordDisk(labDir: string, disk: Disk): Promise<void> {
-  await writeJson(diskRecordPath(labDir, disk.name), {
+  await writeJson(diskFiles(labDir, disk.name, disk.format).record, {
     address: disk.address,
-    path: disk.path,
     format: disk.format,
     protect: disk.protect,
     image: disk.image,

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
-import { HostCommandError } from '../errors.js'
+import { ExecaError, execa, type Options } from 'execa'
+import { HostCommandError, KvmctlError } from '../lib/errors.js'
 
 export interface RunOptions {
   readonly input?: string
@@ -12,40 +12,28 @@ export interface RunResult {
 }
 
 /**
- * The only place kvmctl runs programs: a file and an argument array, never a shell string.
- * A failure keeps the argv, the exit code and the program's own stderr.
- * (Node's own child_process rather than execa: importing execa costs ~250 ms, on every `plan`.)
+ * Runs a program to its end through execa: a file and an argument array, never a shell string.
+ * A failure is a HostCommandError that keeps the argv, the exit code and the program's own stderr.
+ * (The other ways kvmctl starts programs: spawnDetached below, and the commands that hand the
+ * terminal to ssh or to a script, which use execa with inherited stdio.)
  */
-export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const argv = [file, ...args]
+export async function run(
+  file: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 120_000
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
+  try {
+    const { stdout, stderr } = await execa(file, args, {
+      input: options.input ?? '',
       timeout: timeoutMs,
       killSignal: 'SIGKILL',
+      stripFinalNewline: false,
     })
-    const stdout: Buffer[] = []
-    const stderr: Buffer[] = []
-    child.stdout.on('data', (d: Buffer) => stdout.push(d))
-    child.stderr.on('data', (d: Buffer) => stderr.push(d))
-    child.on('error', (error) =>
-      reject(new HostCommandError(argv, undefined, error.message, { cause: error })),
-    )
-    child.on('close', (code, signal) => {
-      const out = Buffer.concat(stdout).toString('utf8')
-      const err = Buffer.concat(stderr).toString('utf8')
-      if (code === 0) resolve({ stdout: out, stderr: err })
-      else {
-        const why = signal
-          ? `${err}killed by ${signal}${signal === 'SIGKILL' ? ` (timeout ${timeoutMs} ms?)` : ''}`
-          : err
-        reject(new HostCommandError(argv, code ?? undefined, why))
-      }
-    })
-    child.stdin.on('error', () => {})
-    child.stdin.end(options.input ?? '')
-  })
+    return { stdout, stderr }
+  } catch (error) {
+    throw hostCommandError([file, ...args], error, timeoutMs)
+  }
 }
 
 /** Runs a command that prints JSON and returns it parsed. */
@@ -63,4 +51,63 @@ export async function runJson<T>(file: string, args: readonly string[]): Promise
       },
     )
   }
+}
+
+export interface Detached {
+  readonly pid: number
+  /** Settles when the program ends, with how it ended; never rejects. */
+  readonly exited: Promise<{ code: number | null; signal: string | null; error: string | null }>
+}
+
+/**
+ * Starts a program that outlives kvmctl (QEMU): in its own session, so that Ctrl-C in kvmctl's
+ * terminal does not reach it, with its output appended to `logFd`.
+ */
+export function spawnDetached(file: string, args: readonly string[], logFd: number): Detached {
+  const options: Options = {
+    detached: true,
+    cleanup: false,
+    // A file descriptor goes straight to the child (execa's types list only the numbers 3 to 9):
+    // nothing is piped through kvmctl, which exits long before QEMU does.
+    stdio: ['ignore', logFd, logFd] as unknown as Options['stdio'],
+    reject: false,
+  }
+  const child = execa(file, args, options)
+  child.unref()
+  const exited = child.then((result) => ({
+    code: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    error:
+      result.failed && result.exitCode === undefined && !result.signal
+        ? ((result.cause as Error)?.message ?? result.shortMessage)
+        : null,
+  }))
+  return { pid: child.pid ?? 0, exited }
+}
+
+/** An execa failure in kvmctl's words: argv, exit code, and what the program said. */
+function hostCommandError(argv: readonly string[], error: unknown, timeoutMs: number): Error {
+  if (!(error instanceof ExecaError)) return error as Error
+  const stderr = typeof error.stderr === 'string' ? error.stderr : ''
+  let why = stderr
+  if (error.timedOut) why = `${stderr}killed after the timeout of ${timeoutMs} ms`
+  else if (error.signal) why = `${stderr}killed by ${error.signal}`
+  else if (error.exitCode === undefined)
+    why = (error.cause as Error | undefined)?.message ?? error.shortMessage
+  return new HostCommandError(argv, error.exitCode, why, { cause: error })
+}
+
+/**
+ * Hands the terminal to a program (ssh, a builder script) and returns its exit code: stdin,
+ * stdout and stderr are kvmctl's own. `missing` says how to install the program.
+ */
+export async function handOver(file: string, args: readonly string[], missing: string): Promise<number> {
+  const result = await execa(file, args, { stdio: 'inherit', reject: false })
+  if (result.exitCode === undefined && !result.signal) {
+    throw new KvmctlError(
+      `cannot run ${file}: ${(result.cause as Error | undefined)?.message ?? result.shortMessage}`,
+      missing,
+    )
+  }
+  return result.exitCode ?? 255
 }

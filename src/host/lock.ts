@@ -1,6 +1,6 @@
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
-import { KvmctlError } from '../errors.js'
+import { KvmctlError } from '../lib/errors.js'
 import { isAlive } from './process.js'
 import { removeFilesOfDeadPids } from './state.js'
 

@@ -1,11 +1,19 @@
 import { readFile, statfs } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
-import { formatCidr, parseCidr } from '../config/ipv4.js'
-import { vmFiles } from '../config/resolve.js'
-import { formatSize } from '../config/units.js'
-import { parseAddress } from '../model/address.js'
-import type { HostCapacity, HostSnapshot, ObservedResource } from '../model/snapshot.js'
+import { formatCidr, parseCidr } from '../lib/ipv4.js'
+import { formatSize } from '../lib/units.js'
+import { addressOf, parseAddress } from '../model/address.js'
+import {
+  diskFiles,
+  diskOfRecordFile,
+  diskRecordFile,
+  labFiles,
+  resourceOfDir,
+  vmDir,
+  vmFiles,
+} from '../model/layout.js'
+import type { HostCapacity, HostSnapshot, Observed, ObservedResource } from '../model/snapshot.js'
 import type { Address, Tap, Topology } from '../model/types.js'
 import { observeDhcp } from './dhcp-ops.js'
 import { run } from './exec.js'
@@ -153,9 +161,9 @@ interface Services {
 }
 
 function observeDhcpServers(labDir: string): Map<string, string[] | null> {
-  const networks = listDir(labDir)
-    .filter((d) => d.startsWith('net-'))
-    .map((d) => d.slice('net-'.length))
+  const networks = listDir(labDir).flatMap((d) =>
+    resourceOfDir(d)?.kind === 'network' ? [resourceOfDir(d)!.name] : [],
+  )
   return new Map(networks.map((n) => [n, observeDhcp(labDir, n)] as const))
 }
 
@@ -251,16 +259,16 @@ function observeLinks(links: readonly Link[], lab: string, services: Services): 
 
 /** The lab's disks, from their records and their files' headers: small local reads, done here. */
 function observeDisks(labDir: string): (ObservedResource & { damaged: boolean })[] {
-  const names = listDir(`${labDir}/disks`).filter((f) => f.endsWith('.json'))
-  const found = names.map((file): (ObservedResource & { damaged: boolean }) | null => {
-    const record = readJson<DiskRecord>(`${labDir}/disks/${file}`)
+  const names = listDir(labFiles(labDir).disks).flatMap((f) => diskOfRecordFile(f) ?? [])
+  const found = names.map((name): (ObservedResource & { damaged: boolean }) | null => {
+    const record = readJson<DiskRecord>(diskRecordFile(labDir, name))
     if (!record) return null
-    const info = readDiskFileOrNull(record.path)
+    const path = diskFiles(labDir, name, record.format).image
+    const info = readDiskFileOrNull(path)
     // A record without its file is an unfinished create: the plan creates the disk again.
     if (!info) return null
-    const name = parseAddress(record.address)!.name
     return {
-      address: record.address,
+      address: addressOf('disk', name),
       type: 'disk',
       name,
       // A qcow2 whose header is gone (truncated, overwritten) reads as raw: not a format change.
@@ -272,7 +280,7 @@ function observeDisks(labDir: string): (ObservedResource & { damaged: boolean })
         size: formatSize(info.virtualBytes),
         protect: record.protect,
       },
-      handle: { path: record.path, actualBytes: info.actualBytes, backingFile: info.backingFile },
+      handle: { path, format: record.format, actualBytes: info.actualBytes, backingFile: info.backingFile },
       uses: [],
       protect: record.protect,
     }
@@ -284,20 +292,20 @@ function observeDisks(labDir: string): (ObservedResource & { damaged: boolean })
  * The lab's VMs: records and processes read here, then every live one asked over QMP at once.
  * Everything up to the QMP connections is synchronous, so that they are all open when this returns.
  */
-function observeVms(labDir: string): Promise<ObservedResource[]> {
+function observeVms(labDir: string): Promise<Observed<'vm'>[]> {
   const found = listDir(labDir)
-    .filter((d) => d.startsWith('vm-'))
-    .map((dir): Promise<ObservedResource> | null => {
-      const runDir = `${labDir}/${dir}`
-      const record = readJson<VmRecord>(`${runDir}/spec.json`)
-      if (!record) return null
+    .flatMap((dir) => (resourceOfDir(dir)?.kind === 'vm' ? [resourceOfDir(dir)!.name] : []))
+    .map((name): Promise<Observed<'vm'>> | null => {
+      const runDir = vmDir(labDir, name)
       const files = vmFiles(runDir)
+      const record = readJson<VmRecord>(files.spec)
+      if (!record) return null
       const pid = readPidFile(files.pid)
       const alive = pid !== null && isOurProcess(pid, files.pid)
       return (alive ? liveState(files.qmp) : Promise.resolve('stopped')).then((state) => ({
-        address: record.address,
+        address: addressOf('vm', name),
         type: 'vm',
-        name: parseAddress(record.address)!.name,
+        name,
         fields: { ...record.fields, state },
         handle: {
           pid: alive ? pid : null,
@@ -316,7 +324,7 @@ function observeVms(labDir: string): Promise<ObservedResource[]> {
  * place is a different interface that the guest's NIC is not connected to. Such a NIC shows as
  * `(tap gone)` in the VM's nics, which the plan turns into a restart after the tap is made.
  */
-function withTapCheck(vm: ObservedResource, links: readonly Link[]): ObservedResource {
+function withTapCheck(vm: Observed<'vm'>, links: readonly Link[]): Observed<'vm'> {
   if (vm.handle.pid === null) return vm
   const opened = JSON.parse(String(vm.handle.taps)) as { device: string; ifindex: number }[]
   const indexOf = new Map(links.map((l) => [l.name, l.index]))

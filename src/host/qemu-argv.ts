@@ -1,4 +1,4 @@
-import { vmFiles } from '../config/resolve.js'
+import { vmFiles } from '../model/layout.js'
 import type { DiskFormat, Vm } from '../model/types.js'
 
 export interface HostCapabilities {

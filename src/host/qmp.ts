@@ -1,5 +1,5 @@
 import { createConnection } from 'node:net'
-import { KvmctlError } from '../errors.js'
+import { KvmctlError } from '../lib/errors.js'
 
 /**
  * One command over a fresh connection, in one round trip: the capabilities negotiation and the

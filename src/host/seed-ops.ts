@@ -1,12 +1,9 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { toCloudYaml, withLabKeys } from '../cloud-init/documents.js'
+import { vmFiles } from '../model/layout.js'
 import type { Vm } from '../model/types.js'
 import { run } from './exec.js'
 import { ensureVmKeys } from './ssh-keys.js'
-
-/** The seed's place in the VM's run directory; QEMU attaches it read-only. */
-export const seedPath = (runDir: string) => `${runDir}/seed.iso`
-export const seedWorkDir = (runDir: string) => `${runDir}/seed.d`
 
 /**
  * Builds the VM's NoCloud seed: an ISO 9660 image labelled `cidata` with user-data, meta-data
@@ -17,10 +14,10 @@ export async function buildSeed(lab: string, labDir: string, vm: Vm): Promise<st
   const cloudInit = vm.cloudInit!
   const keys = await ensureVmKeys(lab, labDir, vm.name)
   // A fixed name, emptied first: a build cut short by a kill leaves nothing new behind.
-  const dir = seedWorkDir(vm.runDir)
+  const dir = vmFiles(vm.runDir).seedWork
   await rm(dir, { recursive: true, force: true })
   await mkdir(dir, { mode: 0o700 })
-  const target = seedPath(vm.runDir)
+  const target = vmFiles(vm.runDir).seed
   try {
     const files = {
       'user-data': withLabKeys(cloudInit.userData, keys),

@@ -1,4 +1,4 @@
-import { formatRate } from '../config/units.js'
+import { formatRate } from '../lib/units.js'
 import type { Tap } from '../model/types.js'
 import { run } from './exec.js'
 

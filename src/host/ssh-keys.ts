@@ -1,18 +1,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { sshFiles } from '../model/layout.js'
 import { run } from './exec.js'
 import { exists, writeFileAtomic } from './state.js'
-
-/** Where a lab keeps its SSH material: its login key pair, each VM's host key, known_hosts. */
-export function sshFiles(labDir: string) {
-  const dir = `${labDir}/ssh`
-  return {
-    dir,
-    key: `${dir}/id_ed25519`,
-    publicKey: `${dir}/id_ed25519.pub`,
-    knownHosts: `${dir}/known_hosts`,
-    hostKey: (vm: string) => `${dir}/host-${vm}`,
-  }
-}
 
 /** The name under which a VM's host key is known: stable while its address may change. */
 export const hostKeyAlias = (lab: string, vm: string) => `kvmctl.${lab}.${vm}`

@@ -1,22 +1,18 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { access, mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { KvmctlError } from '../errors.js'
-import type { Address, Fields } from '../model/types.js'
+import { KvmctlError } from '../lib/errors.js'
+import { temporaryName, temporaryOwner } from '../model/layout.js'
+import type { Address, VmFields } from '../model/types.js'
 import { isAlive } from './process.js'
 
 /**
  * The lab's directory is its ownership marker for files and processes: everything kvmctl
- * makes for a lab (disks, pid files, sockets, logs, records) lives under it, and nothing
- * outside it is ever written or removed.
- *
- *   <state>/<lab>/disks/<name>.<format>   disk image      <name>.json  its record
- *   <state>/<lab>/vm-<name>/spec.json     what the VM was started with
- *   <state>/<lab>/vm-<name>/qemu.pid, qmp.sock, serial.sock, serial.log
+ * makes for a lab (disks, pid files, sockets, logs, records) lives under it, at the places
+ * src/model/layout.ts names, and nothing outside it is ever written or removed.
  */
 export interface DiskRecord {
   readonly address: Address
-  readonly path: string
   readonly format: string
   readonly protect: boolean
   readonly image: string | null
@@ -25,19 +21,17 @@ export interface DiskRecord {
 export interface VmRecord {
   readonly address: Address
   /** The fields the VM was (or is to be) started with, all but its state. */
-  readonly fields: Fields
+  readonly fields: Omit<VmFields, 'state'>
   readonly state: string
   readonly uses: readonly Address[]
   /** The taps QEMU opened, by interface index: a tap deleted and made again is not the one QEMU holds. */
   readonly taps?: readonly { device: string; ifindex: number }[]
 }
 
-export const diskRecordPath = (labDir: string, name: string) => `${labDir}/disks/${name}.json`
-
 /** Writes a file whole or not at all: a killed kvmctl never leaves half a record. */
 export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  const temporary = `${path}.tmp-${process.pid}`
+  const temporary = temporaryName(path, process.pid)
   await writeFile(temporary, content, { mode })
   await rename(temporary, path)
 }
@@ -49,7 +43,7 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o60
  */
 export function sweepTemporaries(labDir: string): void {
   for (const dir of [labDir, ...listDir(labDir).map((d) => `${labDir}/${d}`)])
-    removeFilesOfDeadPids(dir, (file) => Number(/\.tmp-(\d+)$/.exec(file)?.[1]))
+    removeFilesOfDeadPids(dir, temporaryOwner)
 }
 
 /**

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
 import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises'
-import { vmFiles } from '../config/resolve.js'
-import { HostCommandError } from '../errors.js'
+import { HostCommandError } from '../lib/errors.js'
+import { vmFiles } from '../model/layout.js'
 import type { Vm } from '../model/types.js'
+import { type Detached, spawnDetached } from './exec.js'
 import { isOurProcess, readPidFile, waitForExit } from './process.js'
 import { type Drive, type HostCapabilities, qemuArgv } from './qemu-argv.js'
 import { qmpCommand } from './qmp.js'
@@ -28,26 +28,21 @@ export async function startVm(
   await Promise.all([files.pid, files.qmp, files.serial].map((f) => rm(f, { force: true })))
   await writeJson(files.spec, record)
   const argv = qemuArgv(lab, vm, drives, caps)
-  const logPath = `${vm.runDir}/qemu.log`
+  const logPath = files.qemuLog
   const log = await open(logPath, 'a', 0o600)
-  let exited: { code: number | null; signal: string | null } | null = null
+  let exited: Awaited<Detached['exited']> | null = null
   try {
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd] })
-    child.on('exit', (code, signal) => {
-      exited = { code, signal }
+    const child = spawnDetached(argv[0]!, argv.slice(1), log.fd)
+    void child.exited.then((how) => {
+      exited = how
     })
-    const spawnError = new Promise<never>((_, reject) => child.on('error', reject))
-    child.unref()
     const deadline = Date.now() + START_TIMEOUT_MS
     while (Date.now() < deadline) {
       if (exited) break
-      const answered = await Promise.race([
-        qmpCommand(files.qmp, 'query-status', undefined, 1000).then(
-          () => true,
-          () => false,
-        ),
-        spawnError,
-      ])
+      const answered = await qmpCommand(files.qmp, 'query-status', undefined, 1000).then(
+        () => true,
+        () => false,
+      )
       if (answered) {
         const pid = readPidFile(files.pid)
         if (pid !== null) return pid
@@ -58,10 +53,12 @@ export async function startVm(
     await log.close()
   }
   const tail = (await readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n')
-  const how = exited as { code: number | null; signal: string | null } | null
-  const why = how
-    ? `QEMU exited during start-up${how.signal ? ` (${how.signal})` : ''}`
-    : `QEMU did not answer on QMP within ${START_TIMEOUT_MS / 1000} s`
+  const how = exited as Awaited<Detached['exited']> | null
+  const why = how?.error
+    ? `QEMU could not be started: ${how.error}`
+    : how
+      ? `QEMU exited during start-up${how.signal ? ` (${how.signal})` : ''}`
+      : `QEMU did not answer on QMP within ${START_TIMEOUT_MS / 1000} s`
   throw new HostCommandError(
     argv,
     how?.code ?? undefined,
@@ -118,16 +115,10 @@ export async function resumeVm(runDir: string): Promise<void> {
 export async function removeVmFiles(runDir: string): Promise<void> {
   const files = vmFiles(runDir)
   await Promise.all(
-    [
-      files.pid,
-      files.qmp,
-      files.serial,
-      files.log,
-      files.spec,
-      `${runDir}/qemu.log`,
-      `${runDir}/seed.iso`,
-    ].map((f) => rm(f, { force: true })),
+    [files.pid, files.qmp, files.serial, files.log, files.spec, files.qemuLog, files.seed].map((f) =>
+      rm(f, { force: true }),
+    ),
   )
-  await rm(`${runDir}/seed.d`, { recursive: true, force: true })
+  await rm(files.seedWork, { recursive: true, force: true })
   await rmdir(runDir).catch(() => {})
 }

@@ -1,4 +1,4 @@
-import type { Address, Fields, ResourceType } from './types.js'
+import type { Address, FieldsOf, ResourceType } from './types.js'
 
 /**
  * What the host has for one lab: only objects this lab owns, plus the names it wants that
@@ -18,18 +18,31 @@ export interface HostSnapshot {
   readonly downloads?: readonly string[]
 }
 
-export interface ObservedResource {
+/** One object of the lab as found on the host; `fields` are typed by its kind. */
+export type ObservedResource = { [T in ResourceType]: Observed<T> }[ResourceType]
+
+export interface Observed<T extends ResourceType> {
   readonly address: Address
-  readonly type: ResourceType
+  readonly type: T
   readonly name: string
   /** The same fields as the desired resource (src/plan/fields.ts), as found on the host. */
-  readonly fields: Fields
+  readonly fields: FieldsOf[T]
   /** What the executor needs to change or remove it: interface name, file path, pid. */
   readonly handle: Readonly<Record<string, string | number | null>>
   /** Addresses this object uses on the host (a VM's taps and disks, a tap's network). */
   readonly uses: readonly Address[]
   /** A disk's protect flag as recorded when it was made, so that a removed disk stays protected. */
   readonly protect?: boolean
+}
+
+/** The observed resource at `address` when it is of kind `type`. */
+export function observedOf<T extends ResourceType>(
+  snapshot: HostSnapshot,
+  address: Address,
+  type: T,
+): Observed<T> | undefined {
+  const found = snapshot.resources[address]
+  return found?.type === type ? (found as Observed<T>) : undefined
 }
 
 export interface NameConflict {

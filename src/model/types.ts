@@ -14,6 +14,61 @@ export type DiskFormat = 'qcow2' | 'raw'
 export type FieldValue = string | number | boolean | null | readonly string[]
 export type Fields = Readonly<Record<string, FieldValue>>
 
+/**
+ * The fields the planner compares, per resource kind: the desired side (src/plan/fields.ts), the
+ * observer (src/host/observe.ts) and the effects table are all typed by these, so that a field one
+ * of them names and another does not is a compile error, not a difference that never goes away.
+ */
+export type NetworkFields = {
+  readonly bridge: string
+  readonly cidr: string | null
+  readonly dhcp: boolean
+  readonly dhcp_hosts: readonly string[] | null
+  readonly nat: boolean
+  readonly isolated: boolean
+  readonly mtu: number | null
+}
+
+export type DiskFields = {
+  readonly format: string
+  readonly image: string | null
+  readonly backing_file: string | null
+  readonly size: string | null
+  readonly protect: boolean
+}
+
+export type TapFields = {
+  readonly device: string
+  readonly bridge: string | null
+  readonly mtu: number | null
+  readonly rate: string | null
+  readonly netem: string | null
+}
+
+export type VmFields = {
+  readonly image: string | null
+  readonly cpus: number
+  readonly memory: string
+  readonly accel: string
+  readonly run_as: string | null
+  readonly kernel: string | null
+  readonly initrd: string | null
+  readonly cmdline: string | null
+  readonly nics: readonly string[]
+  readonly disks: readonly string[]
+  readonly cloud_init: string | null
+  /** running, paused or stopped; observed also `unresponsive`. */
+  readonly state: string
+  readonly ready: string | null
+}
+
+export interface FieldsOf {
+  readonly network: NetworkFields
+  readonly disk: DiskFields
+  readonly tap: TapFields
+  readonly vm: VmFields
+}
+
 export interface Network {
   readonly type: 'network'
   readonly address: Address

@@ -1,4 +1,4 @@
-import { formatMiB, formatSize, parseSize } from '../config/units.js'
+import { formatMiB, formatSize, parseSize } from '../lib/units.js'
 import type { HostCapacity } from '../model/snapshot.js'
 import type { Action } from './types.js'
 
@@ -15,14 +15,16 @@ export function capacityWarnings(actions: readonly Action[], capacity: HostCapac
   for (const action of actions) {
     const vm = action.desired?.type === 'vm' ? action.desired : null
     if (vm && vm.state !== 'stopped' && action.action !== 'delete') {
-      const before = action.current?.fields.state === 'stopped' ? 0 : mib(action.current?.fields.memory)
+      const current = action.current?.type === 'vm' ? action.current.fields : null
+      const before = !current || current.state === 'stopped' ? 0 : mib(current.memory)
       memoryMiB += Math.max(0, vm.memoryMiB - before)
       cpus = Math.max(cpus, vm.cpus)
     }
     const disk = action.desired?.type === 'disk' ? action.desired : null
     if (disk && (action.action === 'create' || action.action === 'replace')) diskBytes += disk.sizeBytes
     if (disk && action.action === 'update')
-      diskBytes += disk.sizeBytes - (parseSize(action.current?.fields.size) ?? 0)
+      diskBytes +=
+        disk.sizeBytes - (action.current?.type === 'disk' ? (parseSize(action.current.fields.size) ?? 0) : 0)
   }
   const warnings: string[] = []
   if (memoryMiB > capacity.memoryAvailableMiB) {

@@ -1,8 +1,8 @@
-import { parseSize } from '../config/units.js'
-import { PlanError, type PlanProblem } from '../errors.js'
+import { PlanError, type PlanProblem } from '../lib/errors.js'
+import { parseSize } from '../lib/units.js'
 import { allResources, compareAddresses } from '../model/address.js'
 import type { HostSnapshot, ObservedResource } from '../model/snapshot.js'
-import type { Address, FieldValue, Resource, Topology } from '../model/types.js'
+import type { Address, Fields, FieldValue, Resource, Topology } from '../model/types.js'
 import { capacityWarnings } from './capacity.js'
 import { dependencyLevels, desiredUses } from './dependencies.js'
 import { desiredFields, FIELD_EFFECTS } from './fields.js'
@@ -142,12 +142,13 @@ function compare(
   if (!desired && current) {
     return { ...base, action: 'delete', changes: [], destroys_data: current.type === 'disk' }
   }
-  const wanted = desiredFields(desired!)
+  const wanted: Fields = desiredFields(desired!)
+  const found: Fields = current!.fields
   const effects = FIELD_EFFECTS[desired!.type]
   const changes: Change[] = []
   for (const [field, effect] of Object.entries(effects)) {
     const after = wanted[field] ?? null
-    const before = current!.fields[field] ?? null
+    const before = found[field] ?? null
     if (field === 'size' && after === null) continue
     if (sameValue(before, after)) continue
     if (

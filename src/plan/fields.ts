@@ -1,14 +1,15 @@
 import { cloudInitText } from '../cloud-init/documents.js'
-import { formatMiB, formatSize } from '../config/units.js'
+import { formatMiB, formatSize } from '../lib/units.js'
 import { parseAddress } from '../model/address.js'
-import type { Fields, Resource, ResourceType } from '../model/types.js'
+import type { FieldsOf, Resource, ResourceType } from '../model/types.js'
 import type { Effect } from './types.js'
 
 /**
- * The fields the planner compares, per resource type, with the effect a change of each has
- * (topology.md, "Change effects"). Observers report the same fields for what they find.
+ * The effect a change of each field has, per resource kind (docs/topology.md, "Change effects").
+ * Typed by FieldsOf: every field has exactly one effect, and no effect names a field the
+ * observer does not report.
  */
-export const FIELD_EFFECTS: Readonly<Record<ResourceType, Readonly<Record<string, Effect>>>> = {
+export const FIELD_EFFECTS: { readonly [T in ResourceType]: Readonly<Record<keyof FieldsOf[T], Effect>> } = {
   // bridge and device are derived from lab and name and cannot change; they are shown on create.
   network: {
     bridge: 'replace',
@@ -45,7 +46,8 @@ export const FIELD_EFFECTS: Readonly<Record<ResourceType, Readonly<Record<string
   },
 }
 
-export function desiredFields(resource: Resource): Fields {
+export function desiredFields<R extends Resource>(resource: R): FieldsOf[R['type']]
+export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
   switch (resource.type) {
     case 'network':
       return {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { canonicalJson } from '../lib/canonical-json.js'
 import type { HostSnapshot } from '../model/snapshot.js'
 import type { Topology } from '../model/types.js'
 
@@ -13,18 +14,4 @@ export function fingerprint(snapshot: HostSnapshot): string {
 
 export function topologyHash(topology: Topology): string {
   return `sha256:${createHash('sha256').update(canonicalJson(topology)).digest('hex')}`
-}
-
-/**
- * JSON with every object's keys in sorted order, so that equal values give equal text. Native
- * JSON.stringify with a replacer that sorts: `plan` hashes the whole host snapshot every run, and
- * this is 2-3 times cheaper than building the text by hand.
- */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v
-    const sorted: Record<string, unknown> = {}
-    for (const key of Object.keys(v).sort()) sorted[key] = (v as Record<string, unknown>)[key]
-    return sorted
-  })
 }

@@ -1,5 +1,5 @@
-import { didYouMean } from '../config/suggest.js'
-import { PlanError } from '../errors.js'
+import { PlanError } from '../lib/errors.js'
+import { didYouMean } from '../lib/suggest.js'
 import type { Address } from '../model/types.js'
 
 /** --target: the named addresses and, transitively, what they depend on. */

@@ -11,7 +11,7 @@ import {
   withLabKeys,
 } from '../../src/cloud-init/documents.js'
 import { loadTopology } from '../../src/config/index.js'
-import type { TopologyError } from '../../src/errors.js'
+import type { TopologyError } from '../../src/lib/errors.js'
 
 const KEYS = {
   authorizedKey: 'ssh-ed25519 AAAAlab kvmctl lab demo',

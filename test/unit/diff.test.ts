@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { topologyFromText } from '../../src/config/index.js'
-import { PlanError } from '../../src/errors.js'
-import { MemoryHost } from '../../src/host/memory.js'
-import { emptySnapshot } from '../../src/model/snapshot.js'
+import { canonicalJson } from '../../src/lib/canonical-json.js'
+import { PlanError } from '../../src/lib/errors.js'
+import { emptySnapshot, type Observed } from '../../src/model/snapshot.js'
 import { diff } from '../../src/plan/diff.js'
 import { FIELD_EFFECTS } from '../../src/plan/fields.js'
-import { canonicalJson } from '../../src/plan/fingerprint.js'
 import type { Plan } from '../../src/plan/types.js'
+import { MemoryHost } from '../helpers/memory-host.js'
 
 const BASE = `
 name: demo
@@ -324,7 +324,7 @@ describe('planner', () => {
 
   it('starts a VM whose process is gone', () => {
     const host = MemoryHost.applied(topo(BASE))
-    const web = host.resources.get('vm/web')!
+    const web = host.resources.get('vm/web') as Observed<'vm'>
     host.resources.set('vm/web', { ...web, fields: { ...web.fields, state: 'stopped' } })
     const plan = diff(topo(BASE), host.snapshot())
     assert.deepEqual(actionsOf(plan), ['update vm/web'])

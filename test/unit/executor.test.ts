@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { execute } from '../../src/apply/executor.js'
 import { topologyFromText } from '../../src/config/index.js'
-import { MemoryHost } from '../../src/host/memory.js'
 import { emptySnapshot } from '../../src/model/snapshot.js'
 import { diff } from '../../src/plan/diff.js'
 import type { Action } from '../../src/plan/types.js'
+import { MemoryHost } from '../helpers/memory-host.js'
 
 const LAB = `
 name: demo

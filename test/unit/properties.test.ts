@@ -4,12 +4,12 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { stringify } from 'yaml'
 import { topologyFromText } from '../../src/config/index.js'
-import { TopologyError } from '../../src/errors.js'
-import { MemoryHost } from '../../src/host/memory.js'
+import { TopologyError } from '../../src/lib/errors.js'
 import { allResources } from '../../src/model/address.js'
 import { emptySnapshot } from '../../src/model/snapshot.js'
 import { diff } from '../../src/plan/diff.js'
 import { kvmctl, STACK_LINE } from '../helpers/cli.js'
+import { MemoryHost } from '../helpers/memory-host.js'
 
 // Replay a failure with KVMCTL_PROPERTY_SEED=<the seed fast-check printed>.
 const seed = process.env.KVMCTL_PROPERTY_SEED ? Number(process.env.KVMCTL_PROPERTY_SEED) : undefined

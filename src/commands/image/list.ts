@@ -1,7 +1,7 @@
 import { BaseCommand } from '../../base-command.js'
-import { formatSize } from '../../config/units.js'
-import { imageCacheDir } from '../../host/image-cache.js'
 import { listCachedImages } from '../../host/image-usage.js'
+import { formatSize } from '../../lib/units.js'
+import { imageCacheDir } from '../../model/layout.js'
 import { renderTable } from '../../render/table.js'
 
 export default class ImageList extends BaseCommand<typeof ImageList> {

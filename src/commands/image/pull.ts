@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core'
 import { downloadImages } from '../../apply/downloads.js'
 import { BaseCommand } from '../../base-command.js'
-import { KvmctlError } from '../../errors.js'
+import { KvmctlError } from '../../lib/errors.js'
 
 export default class ImagePull extends BaseCommand<typeof ImagePull> {
   static override summary =

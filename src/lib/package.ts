@@ -1,8 +1,16 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** The installed package's root (dist/src/paths.js, or dist/bundle/kvmctl.js → ../..). */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+/**
+ * The installed package's root: the nearest directory above this module with a package.json
+ * (dist/bundle/kvmctl.js when installed, dist/src/lib/package.js in the tests).
+ */
+export const PACKAGE_ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(`${dir}/package.json`) && dir !== dirname(dir)) dir = dirname(dir)
+  return `${dir}/`
+})()
 export const SCHEMA_PATH = `${PACKAGE_ROOT}schemas/topology.schema.json`
 /** The schema's validator, compiled by scripts/postbuild.js. */
 export const VALIDATOR_PATH = `${PACKAGE_ROOT}dist/topology-validator.cjs`

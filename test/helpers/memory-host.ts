@@ -1,12 +1,13 @@
-import { allResources } from '../model/address.js'
-import type { HostSnapshot, NameConflict, ObservedResource } from '../model/snapshot.js'
-import type { Address, Resource, Topology } from '../model/types.js'
-import { desiredUses } from '../plan/dependencies.js'
-import { desiredFields } from '../plan/fields.js'
-import type { Action } from '../plan/types.js'
+import { allResources } from '../../src/model/address.js'
+import type { HostSnapshot, NameConflict, ObservedResource } from '../../src/model/snapshot.js'
+import type { Address, Resource, Topology } from '../../src/model/types.js'
+import { desiredUses } from '../../src/plan/dependencies.js'
+import { desiredFields } from '../../src/plan/fields.js'
+import type { Action } from '../../src/plan/types.js'
 
 /** What the host reports for a resource once it exists exactly as desired. */
 export function observedFromDesired(resource: Resource, topology: Topology): ObservedResource {
+  // The kind of `fields` follows the resource's own kind, which TypeScript cannot see through a union.
   return {
     address: resource.address,
     type: resource.type,
@@ -15,7 +16,7 @@ export function observedFromDesired(resource: Resource, topology: Topology): Obs
     handle: {},
     uses: desiredUses(resource, topology),
     ...(resource.type === 'disk' ? { protect: resource.protect } : {}),
-  }
+  } as ObservedResource
 }
 
 /**

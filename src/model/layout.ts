@@ -1,0 +1,98 @@
+/**
+ * The state directory's layout: the one place that names the files and directories kvmctl keeps.
+ * Every reader and writer takes its paths from here, built from the state directory, the lab and
+ * a resource's name; never from the content of a record (a record is a hint, not an authority).
+ *
+ *   <state>/images/<sha256>               the image cache, shared by every lab on the host
+ *                  <sha256>.partial       a download in progress, and <sha256>.lock its lock
+ *   <state>/<lab>/lab.json                the lab's record: which topology file made it
+ *   <state>/<lab>/disks/<name>.<format>   a disk image, and <name>.json its record
+ *   <state>/<lab>/vm-<name>/              spec.json, qemu.pid, qmp.sock, serial.sock, serial.log,
+ *                                         qemu.log, seed.iso (seed.d while it is built)
+ *   <state>/<lab>/net-<name>/             dnsmasq.conf, dnsmasq.pid, leases, dnsmasq.log
+ *   <state>/<lab>/ssh/                    id_ed25519(.pub), host-<vm>(.pub), known_hosts
+ *
+ * Files are written under `<file>.tmp-<pid>` or `<file>.partial` and renamed into place.
+ */
+
+export const labDirOf = (stateDir: string, lab: string): string => `${stateDir}/${lab}`
+export const imageCacheDir = (stateDir: string): string => `${stateDir}/images`
+
+export function imageFiles(stateDir: string, sha256: string) {
+  const path = `${imageCacheDir(stateDir)}/${sha256}`
+  return { path, partial: `${path}.partial`, lock: `${path}.lock` }
+}
+
+export function labFiles(labDir: string) {
+  return { record: `${labDir}/lab.json`, disks: `${labDir}/disks` }
+}
+
+/** A disk's record, and the disk names that have one in the lab's disks directory. */
+export const diskRecordFile = (labDir: string, name: string): string => `${labDir}/disks/${name}.json`
+export const diskOfRecordFile = (file: string): string | null => /^(.+)\.json$/.exec(file)?.[1] ?? null
+
+export function diskFiles(labDir: string, name: string, format: string) {
+  const image = `${labDir}/disks/${name}.${format}`
+  return { image, partial: `${image}.partial`, record: diskRecordFile(labDir, name) }
+}
+
+const VM_DIR = 'vm-'
+const NET_DIR = 'net-'
+
+export const vmDir = (labDir: string, vm: string): string => `${labDir}/${VM_DIR}${vm}`
+
+/** The files of one VM under its run directory. */
+export function vmFiles(runDir: string) {
+  return {
+    dir: runDir,
+    spec: `${runDir}/spec.json`,
+    pid: `${runDir}/qemu.pid`,
+    qmp: `${runDir}/qmp.sock`,
+    serial: `${runDir}/serial.sock`,
+    log: `${runDir}/serial.log`,
+    qemuLog: `${runDir}/qemu.log`,
+    seed: `${runDir}/seed.iso`,
+    seedWork: `${runDir}/seed.d`,
+  }
+}
+
+export function dhcpFiles(labDir: string, network: string) {
+  const dir = `${labDir}/${NET_DIR}${network}`
+  return {
+    dir,
+    conf: `${dir}/dnsmasq.conf`,
+    pid: `${dir}/dnsmasq.pid`,
+    leases: `${dir}/leases`,
+    log: `${dir}/dnsmasq.log`,
+  }
+}
+
+export function sshFiles(labDir: string) {
+  const dir = `${labDir}/ssh`
+  return {
+    dir,
+    key: `${dir}/id_ed25519`,
+    publicKey: `${dir}/id_ed25519.pub`,
+    knownHosts: `${dir}/known_hosts`,
+    hostKey: (vm: string) => `${dir}/host-${vm}`,
+  }
+}
+
+/** The VM or network a directory of the lab belongs to, from its name (`vm-web` → web). */
+export function resourceOfDir(dir: string): { kind: 'vm' | 'network'; name: string } | null {
+  if (dir.startsWith(VM_DIR)) return { kind: 'vm', name: dir.slice(VM_DIR.length) }
+  if (dir.startsWith(NET_DIR)) return { kind: 'network', name: dir.slice(NET_DIR.length) }
+  return null
+}
+
+/** `<file>.tmp-<pid>`: the pid of the kvmctl that was writing it, or NaN. */
+export const temporaryOwner = (file: string): number => Number(/\.tmp-(\d+)$/.exec(file)?.[1])
+export const temporaryName = (path: string, pid: number): string => `${path}.tmp-${pid}`
+
+/**
+ * The names of the files kvmctl makes in a lab's directories, as the sweep after a destroy
+ * recognises them: only these are removed, never a file somebody else put there.
+ */
+const OWN_FILE =
+  /^(lab\.json|spec\.json|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|seed\.iso|dnsmasq\.(conf|pid|log)|leases|id_ed25519(\.pub)?|host-[a-z0-9-]+(\.pub)?|known_hosts|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial(\.pub)?)$|\.tmp-\d+$/
+export const isOwnFileName = (file: string): boolean => OWN_FILE.test(file)
