@@ -45,7 +45,7 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
   const { topology, style, say } = options
   // Sockets, logs, disks and records: readable by their owner only.
   process.umask(0o077)
-  const lock = await lockLab(topology.stateDir, topology.lab, options.lockTimeout)
+  const lock = await lockLab(topology.lab, options.lockTimeout)
   try {
     sweepTemporaries(topology.labDir)
     const snapshot = await observe(topology)

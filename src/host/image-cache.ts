@@ -4,16 +4,15 @@ import { chmod, open, rename, rm, stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { KvmctlError } from '../lib/errors.js'
 import type { Image } from '../model/types.js'
-import { lockFile } from './lock.js'
+import { lockImage } from './lock.js'
 import { exists } from './state.js'
 
 /**
  * The image cache: `<state-dir>/images/<sha256>`, shared by every lab on the host. A file
  * there is complete and verified: a download goes to `<sha256>.partial` (resumed from where it
  * stopped when the server allows ranges), is hashed, and only renamed into place when its
- * sha256 is the one the topology gives. `<sha256>.lock` makes parallel jobs download once.
+ * sha256 is the one the topology gives. A lock per image makes parallel jobs download once.
  */
-export const imageCacheDir = (stateDir: string) => `${stateDir}/images`
 
 /** How long a second kvmctl waits for another one's download of the same image. */
 const DOWNLOAD_LOCK_SECONDS = 3600
@@ -26,9 +25,9 @@ export type ProgressReport = (received: number, total: number | null) => void
 export async function ensureImage(image: Image, progress?: ProgressReport): Promise<'cached' | 'downloaded'> {
   const path = image.path!
   if (await exists(path)) return 'cached'
-  const lock = await lockFile(`${path}.lock`, DOWNLOAD_LOCK_SECONDS, (holder) => {
+  const lock = await lockImage(path, DOWNLOAD_LOCK_SECONDS, (holder) => {
     throw new KvmctlError(
-      `image/${image.name}: another kvmctl (pid ${holder}) has been downloading ${image.url} for over ${DOWNLOAD_LOCK_SECONDS} s`,
+      `image/${image.name}: another kvmctl (${holder}) has been downloading ${image.url} for over ${DOWNLOAD_LOCK_SECONDS} s`,
       'wait for it, or stop it; its partial download is resumed by the next apply',
     )
   })

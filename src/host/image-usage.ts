@@ -1,5 +1,6 @@
 import { readdir, rm, stat } from 'node:fs/promises'
-import { imageCacheDir } from './image-cache.js'
+import { imageCacheDir } from '../model/layout.js'
+import { imageLocked } from './lock.js'
 import { readDiskFileOrNull } from './qcow2.js'
 import { exists, listDir } from './state.js'
 
@@ -69,7 +70,7 @@ export async function pruneImages(stateDir: string, dryRun: boolean): Promise<st
   for (const file of listDir(dir)) {
     const sha = file.replace(/\.partial$/, '')
     if (!file.endsWith('.partial') || !SHA256.test(sha)) continue
-    if (await exists(`${dir}/${sha}.lock`)) continue
+    if (await imageLocked(`${dir}/${sha}`)) continue
     if (!dryRun) await rm(`${dir}/${file}`, { force: true })
     removed.push(`${dir}/${file}`)
   }

@@ -4,7 +4,7 @@
  * a resource's name; never from the content of a record (a record is a hint, not an authority).
  *
  *   <state>/images/<sha256>               the image cache, shared by every lab on the host
- *                  <sha256>.partial       a download in progress, and <sha256>.lock its lock
+ *                  <sha256>.partial       a download in progress
  *   <state>/<lab>/lab.json                the lab's record: which topology file made it
  *   <state>/<lab>/disks/<name>.<format>   a disk image, and <name>.json its record
  *   <state>/<lab>/vm-<name>/              spec.json, qemu.pid, qmp.sock, serial.sock, serial.log,
@@ -20,7 +20,7 @@ export const imageCacheDir = (stateDir: string): string => `${stateDir}/images`
 
 export function imageFiles(stateDir: string, sha256: string) {
   const path = `${imageCacheDir(stateDir)}/${sha256}`
-  return { path, partial: `${path}.partial`, lock: `${path}.lock` }
+  return { path, partial: `${path}.partial` }
 }
 
 export function labFiles(labDir: string) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { guestLine, TestHost, waitFor } from '../helpers/host.js'
 
@@ -90,14 +90,39 @@ describe('ownership, coexistence and concurrency', () => {
     const first = host.spawn(['apply', '-f', file, '--auto-approve', '--wait'])
     first.stderr.resume()
     const exited = new Promise((resolve) => first.on('close', resolve))
-    await waitFor('the first apply to take the lock', () => existsSync(`${host.stateDir}/lab-c.lock`), 10_000)
-    const holder = readFileSync(`${host.stateDir}/lab-c.lock`, 'utf8').trim()
+    // lab.json is written under the lock, once the plan is made.
+    await waitFor(
+      'the first apply to take the lock',
+      () => existsSync(`${host.stateDir}/lab-c/lab.json`),
+      10_000,
+    )
+    const holder = first.pid
     const began = Date.now()
     const second = await host.kvmctl(['apply', '-f', file, '--auto-approve'])
     assert.equal(second.code, 1)
     assert.match(second.stderr, new RegExp(`lab "lab-c" is locked by another kvmctl \\(pid ${holder}\\)`))
     assert.ok(Date.now() - began < 5000, 'at once')
     assert.equal(await exited, 0, 'the first apply finished')
+    assert.equal((await host.kvmctl(['destroy', '-f', file, '--auto-approve'])).code, 0)
+  })
+
+  it("ten applies at once on a lab with a dead kvmctl's lock file: one at a time, one does the work", async () => {
+    const file = host.topology('d.yaml', twin('lab-d', 44))
+    // What a kvmctl killed while holding the lock of earlier versions left behind.
+    mkdirSync(host.stateDir, { recursive: true })
+    writeFileSync(`${host.stateDir}/lab-d.lock`, '999999\n')
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        host.kvmctl(['apply', '-f', file, '--auto-approve', '--lock-timeout', '120']),
+      ),
+    )
+    for (const run of runs) assert.equal(run.code, 0, run.stderr)
+    // Two applies inside the lock together would both have created the lab's bridge, tap and VM
+    // (and one of them failed on the bridge that already existed).
+    const created = runs.filter((r) => /Apply complete: [1-9]\d* created/.test(r.stdout))
+    const unchanged = runs.filter((r) => r.stdout.includes('No changes.'))
+    assert.equal(created.length, 1, runs.map((r) => r.stdout).join('\n---\n'))
+    assert.equal(unchanged.length, 9)
     assert.equal((await host.kvmctl(['destroy', '-f', file, '--auto-approve'])).code, 0)
   })
 
