@@ -1,4 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises'
+import { DEFAULTS } from '../config/resolve.js'
 import { removeDhcp, startDhcp } from '../host/dhcp-ops.js'
 import { createDisk, deleteDisk, growDisk, recordDisk } from '../host/disk-ops.js'
 import { syncFirewall } from '../host/firewall-ops.js'
@@ -100,7 +101,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
     delete: async (a, ctx) => {
       const runDir = String(a.current!.handle.runDir)
       // Nothing to flush when all its disks go too (destroy): stop at once.
-      const graceful = losesAllDisks(a, ctx.plan) ? 'kill' : shutdownTimeout(a)
+      const graceful = losesAllDisks(a, ctx.plan) ? 'kill' : shutdownTimeout(a, ctx)
       await stopVm(runDir, graceful)
       await removeVmFiles(runDir)
       await removeVmKeys(ctx.topology.lab, ctx.topology.labDir, a.name)
@@ -133,7 +134,14 @@ async function vmRecord(vm: Vm, ctx: HostContext): Promise<VmRecord> {
       ),
     })),
   )
-  return { address: vm.address, fields, state: String(state), uses: desiredUses(vm, ctx.topology), taps }
+  return {
+    address: vm.address,
+    fields,
+    state: String(state),
+    uses: desiredUses(vm, ctx.topology),
+    taps,
+    shutdownTimeoutSeconds: vm.shutdownTimeoutSeconds,
+  }
 }
 
 /**
@@ -169,7 +177,7 @@ async function startOrRecord(vm: Vm, ctx: HostContext): Promise<void> {
 
 async function restartVm(action: Action, ctx: HostContext): Promise<void> {
   const vm = action.desired as Vm
-  await stopVm(vm.runDir, shutdownTimeout(action))
+  await stopVm(vm.runDir, shutdownTimeout(action, ctx))
   await startOrRecord(vm, ctx)
 }
 
@@ -178,7 +186,7 @@ async function updateVm(action: Action, ctx: HostContext): Promise<void> {
   const before = (action.current as Observed<'vm'>).fields.state
   const after = vm.state
   if (before !== after) {
-    if (after === 'stopped') await stopVm(vm.runDir, shutdownTimeout(action))
+    if (after === 'stopped') await stopVm(vm.runDir, shutdownTimeout(action, ctx))
     else if (before === 'stopped' || before === 'unresponsive') {
       await stopVm(vm.runDir, 'kill')
       await launch(vm, ctx, await vmRecord(vm, ctx))
@@ -194,9 +202,17 @@ function firewallNetworks(ctx: HostContext): readonly Network[] {
   return ctx.plan.destroy ? [] : ctx.topology.networks
 }
 
-function shutdownTimeout(action: Action): number {
-  const vm = (action.desired ?? null) as Vm | null
-  return vm?.shutdownTimeoutSeconds ?? 30
+/**
+ * How long the guest may take to shut down: the VM's shutdown_timeout in the topology (a VM that
+ * leaves the file, or goes with destroy, keeps the one it was started with).
+ */
+function shutdownTimeout(action: Action, ctx: HostContext): number {
+  const vm = ctx.topology.vms.find((v) => v.name === action.name)
+  const recorded = Number(action.current?.handle.shutdownTimeout)
+  return (
+    vm?.shutdownTimeoutSeconds ??
+    (Number.isFinite(recorded) && recorded >= 0 ? recorded : DEFAULTS.shutdownTimeout)
+  )
 }
 
 function losesAllDisks(action: Action, plan: Plan): boolean {

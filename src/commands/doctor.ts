@@ -1,6 +1,7 @@
 import { constants } from 'node:fs'
-import { access, mkdir, readFile } from 'node:fs/promises'
+import { access, mkdir } from 'node:fs/promises'
 import { BaseCommand } from '../base-command.js'
+import { probeKvm } from '../host/accel.js'
 import { run } from '../host/exec.js'
 import { KvmctlError } from '../lib/errors.js'
 
@@ -75,12 +76,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
   }
 
   private async kvm(): Promise<Check> {
-    const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '')
-    const flags = /^flags\s*:.*\b(vmx|svm)\b/m.exec(cpuinfo)?.[1]
-    const device = await access('/dev/kvm', constants.R_OK | constants.W_OK).then(
-      () => true,
-      () => false,
-    )
+    const { device, cpuFlag: flags } = await probeKvm()
     if (device && flags) return { name: 'KVM', ok: true, detail: `/dev/kvm usable, CPU has ${flags}` }
     return {
       name: 'KVM',

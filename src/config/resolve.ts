@@ -19,7 +19,8 @@ export const DEFAULTS = {
   accel: 'auto',
   /** A blank boot disk for kernel-only images; sparse, so it costs nothing until written. */
   blankBootDisk: '1G',
-  shutdownTimeout: '30s',
+  /** Seconds. */
+  shutdownTimeout: 30,
   readyTimeout: '300s',
   mtu: 1500,
 } as const

@@ -2,8 +2,8 @@ import { constants } from 'node:fs'
 import { access, readFile } from 'node:fs/promises'
 import type { HostCapabilities } from './qemu-argv.js'
 
-/** What this host can run: KVM only where /dev/kvm opens and the CPU has vmx or svm. */
-export async function probeCapabilities(env: NodeJS.ProcessEnv = process.env): Promise<HostCapabilities> {
+/** The two things KVM needs: a /dev/kvm this user can open, and vmx or svm in the CPU's flags. */
+export async function probeKvm(): Promise<{ device: boolean; cpuFlag: string | null }> {
   const [device, cpuinfo] = await Promise.all([
     access('/dev/kvm', constants.R_OK | constants.W_OK).then(
       () => true,
@@ -11,9 +11,15 @@ export async function probeCapabilities(env: NodeJS.ProcessEnv = process.env): P
     ),
     readFile('/proc/cpuinfo', 'utf8').catch(() => ''),
   ])
+  return { device, cpuFlag: /^flags\s*:.*\b(vmx|svm)\b/m.exec(cpuinfo)?.[1] ?? null }
+}
+
+/** What this host can run: KVM only where it really works; KVMCTL_ACCEL overrides `accel: auto`. */
+export async function probeCapabilities(env: NodeJS.ProcessEnv = process.env): Promise<HostCapabilities> {
+  const { device, cpuFlag } = await probeKvm()
   const override = env.KVMCTL_ACCEL
   return {
-    kvm: device && /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo),
+    kvm: device && cpuFlag !== null,
     accelOverride: override === 'kvm' || override === 'tcg' ? override : null,
   }
 }

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises'
-import type { Network } from '../model/types.js'
+import type { Address, Network } from '../model/types.js'
 import { run } from './exec.js'
 
 /**
@@ -10,8 +10,8 @@ import { run } from './exec.js'
  */
 export const tableName = (lab: string) => `kvmctl_${lab.replaceAll('-', '_')}`
 
-export const ruleComment = (lab: string, network: Network, kind: 'nat' | 'isolated') =>
-  `kvmctl:${lab}:${network.address}:${kind}`
+export const ruleComment = (lab: string, network: Address, kind: 'nat' | 'isolated') =>
+  `kvmctl:${lab}:${network}:${kind}`
 
 export function renderTable(lab: string, networks: readonly Network[]): string {
   const managed = networks.filter((n) => !n.external)
@@ -19,7 +19,7 @@ export function renderTable(lab: string, networks: readonly Network[]): string {
   const forward: string[] = []
   const postrouting: string[] = []
   for (const n of managed.filter((n) => n.nat && n.cidr)) {
-    const comment = q(ruleComment(lab, n, 'nat'))
+    const comment = q(ruleComment(lab, n.address, 'nat'))
     forward.push(
       `    iifname ${q(n.bridge)} oifname != ${q(n.bridge)} ip saddr ${n.cidr} accept comment ${comment}`,
     )
@@ -27,13 +27,13 @@ export function renderTable(lab: string, networks: readonly Network[]): string {
     postrouting.push(`    ip saddr ${n.cidr} oifname != ${q(n.bridge)} masquerade comment ${comment}`)
   }
   for (const n of managed) {
-    const comment = q(ruleComment(lab, n, 'isolated'))
+    const comment = q(ruleComment(lab, n.address, 'isolated'))
     // Where br_netfilter is active, frames bridged between two taps also pass this hook, with
     // the bridge as both ends: traffic that stays on its bridge is always let through.
     forward.push(`    iifname ${q(n.bridge)} oifname ${q(n.bridge)} accept comment ${comment}`)
   }
   for (const n of managed) {
-    const comment = q(ruleComment(lab, n, 'isolated'))
+    const comment = q(ruleComment(lab, n.address, 'isolated'))
     forward.push(
       `    iifname ${q(n.bridge)} drop comment ${comment}`,
       `    oifname ${q(n.bridge)} drop comment ${comment}`,

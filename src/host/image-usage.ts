@@ -2,7 +2,7 @@ import { readdir, rm, stat } from 'node:fs/promises'
 import { imageCacheDir } from '../model/layout.js'
 import { imageLocked } from './lock.js'
 import { readDiskFileOrNull } from './qcow2.js'
-import { exists, listDir } from './state.js'
+import { listDir } from './state.js'
 
 export interface CachedImage {
   readonly sha256: string

@@ -17,7 +17,7 @@ import type { HostCapacity, HostSnapshot, Observed, ObservedResource } from '../
 import type { Address, Tap, Topology } from '../model/types.js'
 import { observeDhcp } from './dhcp-ops.js'
 import { run } from './exec.js'
-import { observeFirewall } from './firewall-ops.js'
+import { observeFirewall, ruleComment } from './firewall-ops.js'
 import { type Link, linkConflicts, listLinks, ownedLinks } from './links.js'
 import { isOurProcess, readPidFile } from './process.js'
 import { readDiskFileOrNull } from './qcow2.js'
@@ -228,8 +228,8 @@ function observeLinks(links: readonly Link[], lab: string, services: Services): 
           cidr: cidr ? formatCidr(cidr) : null,
           dhcp: (services.dhcp.get(parsed.name) ?? null) !== null,
           dhcp_hosts: services.dhcp.get(parsed.name) ?? null,
-          nat: services.firewall?.has(`kvmctl:${lab}:${address}:nat`) ?? false,
-          isolated: services.firewall?.has(`kvmctl:${lab}:${address}:isolated`) ?? false,
+          nat: services.firewall?.has(ruleComment(lab, address, 'nat')) ?? false,
+          isolated: services.firewall?.has(ruleComment(lab, address, 'isolated')) ?? false,
           mtu: link.mtu,
         },
         handle: { bridge: link.name, hostAddress: link.addresses[0] ?? null },
@@ -312,6 +312,7 @@ function observeVms(labDir: string): Promise<Observed<'vm'>[]> {
           runDir,
           recordedState: record.state,
           taps: JSON.stringify(record.taps ?? []),
+          shutdownTimeout: record.shutdownTimeoutSeconds ?? null,
         },
         uses: record.uses,
       }))

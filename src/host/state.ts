@@ -26,6 +26,8 @@ export interface VmRecord {
   readonly uses: readonly Address[]
   /** The taps QEMU opened, by interface index: a tap deleted and made again is not the one QEMU holds. */
   readonly taps?: readonly { device: string; ifindex: number }[]
+  /** The VM's shutdown_timeout when it was started: destroy --lab has no topology to ask. */
+  readonly shutdownTimeoutSeconds?: number
 }
 
 /** Writes a file whole or not at all: a killed kvmctl never leaves half a record. */
