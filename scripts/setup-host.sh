@@ -35,5 +35,5 @@ fi
 npm run build --silent >/dev/null
 # apt lists are needed to download the guest's kernel; refresh them once when they are missing.
 if [ -z "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -n1)" ]; then apt-get update -qq; fi
-test/fixtures/build-tiny-guest.sh >/dev/null 2> >(grep -v 'unsandboxed' >&2)
+guests/tiny/build.sh examples/guest >/dev/null 2> >(grep -v 'unsandboxed' >&2)
 echo "setup-host: ready ($(qemu-system-x86_64 --version | head -n1))"

@@ -3,6 +3,7 @@ import Console from './console.js'
 import Destroy from './destroy.js'
 import Doctor from './doctor.js'
 import Graph from './graph.js'
+import ImageBuildTiny from './image/build-tiny.js'
 import ImageList from './image/list.js'
 import ImagePrune from './image/prune.js'
 import ImagePull from './image/pull.js'
@@ -21,6 +22,7 @@ export const COMMANDS = {
   destroy: Destroy,
   doctor: Doctor,
   graph: Graph,
+  'image:build-tiny': ImageBuildTiny,
   'image:list': ImageList,
   'image:prune': ImagePrune,
   'image:pull': ImagePull,

@@ -2,12 +2,15 @@ import { existsSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
+import { checkLabName } from '../config/index.js'
 import { writeFileAtomic } from '../host/state.js'
 import { KvmctlError } from '../lib/errors.js'
-import { PACKAGE_ROOT, SCHEMA_PATH } from '../lib/package.js'
+import { SCHEMA_PATH } from '../lib/package.js'
 
 export default class Init extends BaseCommand<typeof Init> {
-  static override summary = 'Write a starter kvmctl.yaml: two VMs on one network.'
+  static override summary = 'Write a starter kvmctl.yaml: two VMs on one network that ping each other.'
+  static override description =
+    'The starter boots the tiny test guest, which `kvmctl image build-tiny` builds next to the file.'
   static override examples = ['<%= config.bin %> init', '<%= config.bin %> init -f lab.yaml --name mylab']
   static override flags = {
     name: Flags.string({ summary: "The lab's name.", default: 'lab' }),
@@ -22,30 +25,25 @@ export default class Init extends BaseCommand<typeof Init> {
         'pass --force to overwrite it, or -f to write another file',
       )
     }
-    if (!/^[a-z][a-z0-9-]{0,23}$/.test(this.flags.name)) {
-      throw new KvmctlError(
-        `bad lab name "${this.flags.name}"`,
-        'a lab name is a lowercase letter and up to 23 lowercase letters, digits or "-"',
-      )
-    }
-    const schema = relative(dirname(file), SCHEMA_PATH)
-    const guestScript = relative(process.cwd(), `${PACKAGE_ROOT}test/fixtures/build-tiny-guest.sh`)
-    await writeFileAtomic(file, starter(this.flags.name, schema, guestScript), 0o644)
+    checkLabName(this.flags.name)
+    await writeFileAtomic(file, starter(this.flags.name, relative(dirname(file), SCHEMA_PATH)), 0o644)
     const guestDir = relative(process.cwd(), `${dirname(file)}/guest`) || '.'
+    const f = this.flags.file === 'kvmctl.yaml' ? '' : ` -f ${this.flags.file}`
     this.say(
       [
         `Wrote ${this.flags.file}. Next:`,
-        `  ${guestScript} ${guestDir}   # a tiny guest from Debian's packages (or edit images: in the file)`,
-        `  kvmctl plan -f ${this.flags.file}`,
-        `  kvmctl apply -f ${this.flags.file}`,
+        `  kvmctl image build-tiny ${guestDir}   # the guest it boots, from Debian's packages (or edit images:)`,
+        `  kvmctl plan${f}`,
+        `  kvmctl apply${f} --wait`,
       ].join('\n'),
     )
   }
 }
 
-function starter(name: string, schema: string, guestScript: string): string {
+function starter(name: string, schema: string): string {
   return `# yaml-language-server: $schema=${schema}
-# A kvmctl lab: two VMs on one network. \`kvmctl plan\` shows what \`kvmctl apply\` would do.
+# A kvmctl lab: two VMs on one network that ping each other. \`kvmctl plan\` shows what
+# \`kvmctl apply\` would do; \`kvmctl destroy\` removes the lab and nothing else.
 name: ${name}
 
 defaults:
@@ -53,7 +51,7 @@ defaults:
   memory: 256M
 
 images:
-  # Direct kernel boot. A tiny guest for trying things out: ${guestScript} ./guest
+  # Direct kernel boot of the tiny test guest: \`kvmctl image build-tiny ./guest\` builds it.
   tiny:
     kernel: ./guest/vmlinuz
     initrd: ./guest/initrd.gz
@@ -70,11 +68,17 @@ vms:
     nics:
       - network: lan
         ip: 10.10.0.11
+    ready:                     # what \`apply --wait\` waits for
+      serial: "KVMCTL-GUEST ping peer=10.10.0.12 ok"
+      timeout: 120s
   two:
     image: tiny
     cmdline: kv.name=two kv.ip=10.10.0.12/24 kv.ping=10.10.0.11
     nics:
       - network: lan
         ip: 10.10.0.12
+    ready:
+      serial: "KVMCTL-GUEST ping peer=10.10.0.11 ok"
+      timeout: 120s
 `
 }

@@ -3,7 +3,7 @@ import { BaseCommand } from '../base-command.js'
 export default class Validate extends BaseCommand<typeof Validate> {
   static override summary = 'Check the topology file and print every problem as file:line:col: message.'
   static override description =
-    'Reads the topology, checks it against the schema and the rules of topology.md (references, duplicates, addresses, units, names), and changes nothing. Exits 1 when there is any problem.'
+    'Reads the topology, checks it against the schema and the rules of docs/topology.md (references, duplicates, addresses, units, names), and changes nothing. Exits 1 when there is any problem.'
   static override examples = ['<%= config.bin %> validate -f examples/quickstart.yaml']
 
   async run(): Promise<void> {

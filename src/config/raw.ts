@@ -1,4 +1,4 @@
-/** The topology as written in YAML, after the schema check (keys as in topology.md). */
+/** The topology as written in YAML, after the schema check (keys as in docs/topology.md). */
 
 export interface RawImage {
   kernel?: string

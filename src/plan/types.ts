@@ -2,7 +2,7 @@ import type { ObservedResource } from '../model/snapshot.js'
 import type { Address, FieldValue, Resource, ResourceType } from '../model/types.js'
 
 export type ActionKind = 'create' | 'update' | 'restart' | 'replace' | 'delete'
-/** What a changed field does to its resource (topology.md, "Change effects"). */
+/** What a changed field does to its resource (docs/topology.md, "Change effects"). */
 export type Effect = 'create' | 'in-place' | 'restart' | 'replace' | 'delete'
 
 export interface Change {
@@ -20,7 +20,7 @@ export interface Action {
   readonly changes: readonly Change[]
   readonly destroys_data: boolean
   readonly depends_on: readonly Address[]
-  /** The resource as it should be afterwards (null for a delete): apply works from this alone. */
+  /** The resource as it should be afterwards (null for a delete); apply also reads the topology. */
   readonly desired: Resource | null
   /** The resource as observed (null for a create). */
   readonly current: ObservedResource | null
@@ -28,7 +28,7 @@ export interface Action {
 
 export type Summary = Readonly<Record<ActionKind, number>>
 
-/** The versioned plan (cli.md): the JSON output, the saved plan file, and what apply runs. */
+/** The versioned plan (docs/cli.md): the JSON output, the saved plan file, and what apply runs. */
 export interface Plan {
   readonly format_version: 1
   readonly lab: string

@@ -11,7 +11,7 @@ describe('the CLI without a host', () => {
     const file = `${dir}/kvmctl.yaml`
     const init = await kvmctl(['init', '-f', file, '--name', 'starter'])
     assert.equal(init.code, 0, init.stderr)
-    assert.match(init.stdout, /build-tiny-guest\.sh/)
+    assert.match(init.stdout, /kvmctl image build-tiny /)
     assert.match(
       readFileSync(file, 'utf8'),
       /^# yaml-language-server: \$schema=.*schemas\/topology\.schema\.json$/m,
@@ -50,7 +50,7 @@ describe('the CLI without a host', () => {
     assert.doesNotMatch(command.stderr, STACK_LINE)
   })
 
-  it('plan, apply and destroy run from the fast entry with the same flags, errors and exit codes; help and bad flags go to oclif', async () => {
+  it('plan, apply and destroy: flags, --json, errors, exit codes, --help and bad flags, all through oclif', async () => {
     const state = ['--state-dir', `${dir}/state`]
     const text = await kvmctl(['plan', '-f', 'examples/quickstart.yaml', ...state, '--detailed-exitcode'])
     assert.equal(text.code, 2, text.stderr)

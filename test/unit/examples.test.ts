@@ -11,7 +11,8 @@ import { plainStyle } from '../../src/render/style.js'
 import { kvmctl, ROOT } from '../helpers/cli.js'
 import { MemoryHost } from '../helpers/memory-host.js'
 
-// Golden files under test/golden: UPDATE_GOLDEN=1 npm test rewrites them; review the diff.
+// Golden files under test/golden: UPDATE_GOLDEN=1 npm test writes them anew; review the diff. A
+// missing one fails the test otherwise: a golden file nobody wrote checks nothing.
 const STATE = '/var/lib/kvmctl'
 const examples = readdirSync(`${ROOT}examples`).filter((f) => f.endsWith('.yaml'))
 
@@ -21,7 +22,8 @@ function golden(name: string, actual: string) {
   const text = actual
     .replaceAll(ROOT, '<root>/')
     .replace(/"topology": "sha256:[0-9a-f]+"/g, '"topology": "<hash>"')
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, text)
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(path, text)
+  assert.ok(existsSync(path), `${name} has no golden file; UPDATE_GOLDEN=1 writes it (review it)`)
   const expected = readFileSync(path, 'utf8')
   if (text !== expected) {
     const changed = diffLines(expected, text)
@@ -66,7 +68,7 @@ describe('examples', () => {
     })
   }
 
-  it('renders a plan of changes: restart, replace that destroys data, delete, a long value as a diff', async () => {
+  it('renders a plan of changes: update, create, restart, a delete that destroys data, a long value as a diff', async () => {
     const { topology: before } = await loadTopology(`${ROOT}examples/ci-env.yaml`, STATE)
     const host = MemoryHost.applied(before)
     const text = readFileSync(`${ROOT}examples/ci-env.yaml`, 'utf8')
@@ -94,5 +96,6 @@ describe('examples', () => {
       renderPlan(plan, plainStyle),
       /Plan: 1 to create, 1 to update, 2 to restart, 0 to replace, 2 to delete\./,
     )
+    assert.match(renderPlan(plan, plainStyle), /^ {2}- delete disk\/old\.boot {2}destroys data$/m)
   })
 })

@@ -6,7 +6,7 @@ import { ROOT } from '../helpers/cli.js'
 
 /**
  * The layers of src/, lowest first: a module may import its own layer and those below it, never
- * one above (docs/architecture.md). The pure core (lib, model, cloud-init, config, plan, render)
+ * one above (docs/architecture.md, "Layers"). The pure core (lib, model, cloud-init, config, plan, render)
  * sits below the shell of side effects (host, apply) and the command line.
  */
 const LAYERS: readonly (readonly string[])[] = [
