@@ -58,7 +58,7 @@ function bashScripts(file: string, text: string): { up: string; down: string } {
   for (const n of t.networks) {
     up.push(
       `ip link add name ${n.bridge} type bridge`,
-      `ip link set dev ${n.bridge} alias ${ownershipMarker(t.lab, n.address)} up`,
+      `ip link set dev ${n.bridge} alias ${ownershipMarker(t, n.address)} up`,
     )
     up.push(`ip addr add ${n.hostAddress} dev ${n.bridge}`)
   }

@@ -15,7 +15,7 @@ import type { Drive, HostCapabilities } from '../host/qemu-argv.js'
 import { buildSeed } from '../host/seed-ops.js'
 import { shapeTap } from '../host/shaping-ops.js'
 import { removeVmKeys } from '../host/ssh-keys.js'
-import { type VmRecord, writeJson } from '../host/state.js'
+import { explainFsError, type VmRecord, writeJson } from '../host/state.js'
 import { pauseVm, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
 import { KvmctlError } from '../lib/errors.js'
 import { vmFiles } from '../model/layout.js'
@@ -40,7 +40,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
   network: {
     create: async (a, ctx) => {
       const network = a.desired as Network
-      await createBridge(ctx.topology.lab, network)
+      await createBridge(ctx.topology, network)
       if (network.dhcp) await startDhcp(ctx.topology.lab, ctx.topology.labDir, network)
       await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
     },
@@ -70,7 +70,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
   tap: {
     create: async (a, ctx) => {
       const tap = a.desired as Tap
-      await createTap(ctx.topology.lab, tap)
+      await createTap(ctx.topology, tap)
       if (tap.rate || tap.netem) await shapeTap(tap)
     },
     update: async (a) => {
@@ -102,7 +102,8 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       const runDir = String(a.current!.handle.runDir)
       // Nothing to flush when all its disks go too (destroy): stop at once.
       const graceful = losesAllDisks(a, ctx.plan) ? 'kill' : shutdownTimeout(a, ctx)
-      await stopVm(runDir, graceful)
+      const pid = a.current!.handle.pid
+      await stopVm(runDir, graceful, typeof pid === 'number' ? pid : null)
       await removeVmFiles(runDir)
       await removeVmKeys(ctx.topology.lab, ctx.topology.labDir, a.name)
     },
@@ -114,7 +115,9 @@ export function hostStepRunner(ctx: HostContext): StepRunner {
     const step =
       STEPS[action.type][action.action] ?? (action.action === 'replace' ? replaceByDeleteCreate : undefined)
     if (!step) throw new KvmctlError(`${action.address}: kvmctl cannot ${action.action} a ${action.type}`)
-    await step(action, ctx)
+    await step(action, ctx).catch((error) => {
+      throw explainFsError(error)
+    })
   }
 }
 

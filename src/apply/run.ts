@@ -4,11 +4,16 @@ import type { ChalkInstance } from 'chalk'
 import { probeCapabilities } from '../host/accel.js'
 import { lockLab } from '../host/lock.js'
 import { observe } from '../host/observe.js'
-import { listDir, sweepTemporaries, writeJson } from '../host/state.js'
+import { labQemus } from '../host/process.js'
+import { explainFsError, listDir, sweepTemporaries, writeJson } from '../host/state.js'
+import { canonicalJson } from '../lib/canonical-json.js'
 import { KvmctlError } from '../lib/errors.js'
+import { isOwnFileName, labFiles, resourceOfDir, sshFiles } from '../model/layout.js'
+import type { HostSnapshot } from '../model/snapshot.js'
 import type { Topology } from '../model/types.js'
 import { diff } from '../plan/diff.js'
 import { fingerprint, topologyHash } from '../plan/fingerprint.js'
+import { redactPlan } from '../plan/redact.js'
 import type { Plan } from '../plan/types.js'
 import { renderPlan } from '../render/plan-text.js'
 import { downloadImages } from './downloads.js'
@@ -27,6 +32,8 @@ export interface ApplyOptions {
   readonly lockTimeout: number
   readonly wait: boolean
   readonly json: boolean
+  /** Print the user data's secrets too (--show-sensitive); they are `(sensitive)` otherwise. */
+  readonly showSensitive: boolean
   readonly style: ChalkInstance
   /** Text for people: stdout, or stderr under --json. */
   readonly say: (text: string) => void
@@ -48,14 +55,16 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
   const lock = await lockLab(topology.lab, options.lockTimeout)
   try {
     sweepTemporaries(topology.labDir)
-    const snapshot = await observe(topology)
+    const snapshot = await observe(topology, { everyQemu: options.destroy })
     const plan = options.planFile
-      ? await savedPlan(options.planFile, topology, fingerprint(snapshot))
+      ? await savedPlan(options.planFile, topology, snapshot)
       : diff(topology, snapshot, { targets: options.targets, destroy: options.destroy })
-    if (!options.json || plan.actions.length === 0) say(renderPlan(plan, style))
+    // What is printed and returned (for --json): the plan with its secrets hidden.
+    const shown = options.showSensitive ? plan : redactPlan(plan, topology)
+    if (!options.json || plan.actions.length === 0) say(renderPlan(shown, style))
     if (plan.actions.length === 0) {
       if (options.wait && !options.destroy) await waitReady(topology, new Map())
-      return { plan, result: null }
+      return { plan: shown, result: null }
     }
     await confirm(options, plan)
 
@@ -70,7 +79,11 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     }
     if (!options.destroy) {
       await downloadImages(topology, snapshot.downloads ?? [], style, (text) => process.stderr.write(text))
-      await writeJson(`${topology.labDir}/lab.json`, { lab: topology.lab, file: topology.file })
+      await writeJson(labFiles(topology.labDir).record, { lab: topology.lab, file: topology.file }).catch(
+        (error) => {
+          throw explainFsError(error)
+        },
+      )
     }
     const offsets = await consoleOffsets(topology)
 
@@ -99,6 +112,15 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     }
 
     if (!result.ok) throw applyError(result)
+    if (plan.destroy && !options.targets?.length) {
+      const left = labQemus(topology.labDir)
+      if (left.length > 0) {
+        throw new KvmctlError(
+          `QEMU processes of lab "${topology.lab}" still run: ${left.map((q) => `vm/${q.vm} (pid ${q.pid})`).join(', ')}`,
+          'run `kvmctl destroy` again; if they stay, stop them by hand (kill PID)',
+        )
+      }
+    }
     // Only a whole destroy leaves debris to sweep; a targeted one keeps the rest of the lab's records.
     if (plan.destroy && !options.targets?.length) await removeLabDir(topology.labDir)
     const s = plan.summary
@@ -115,7 +137,7 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
       await waitReady(topology, since, interrupt.signal)
       say(style.green('All VMs are ready.'))
     }
-    return { plan, result }
+    return { plan: shown, result }
   } finally {
     await lock.release()
   }
@@ -140,7 +162,12 @@ async function confirm(options: ApplyOptions, plan: Plan): Promise<void> {
   }
 }
 
-async function savedPlan(file: string, topology: Topology, observedNow: string): Promise<Plan> {
+/**
+ * A plan saved by `plan --out`, checked against now: nothing in the file is trusted to name a
+ * path or a process. The plan is made again from the topology and the host as they are, and
+ * carried out only when its actions are exactly the saved ones, the actions a person reviewed.
+ */
+async function savedPlan(file: string, topology: Topology, snapshot: HostSnapshot): Promise<Plan> {
   let plan: Plan
   try {
     plan = JSON.parse(await readFile(file, 'utf8')) as Plan
@@ -168,13 +195,31 @@ async function savedPlan(file: string, topology: Topology, observedNow: string):
       'run `kvmctl plan --out FILE` again and review it',
     )
   }
-  if (plan.observed !== observedNow) {
+  if (plan.observed !== fingerprint(snapshot)) {
     throw new KvmctlError(
       `the host changed since ${file} was made, so it no longer shows what apply would do; nothing was changed`,
       'run `kvmctl plan --out FILE` again and review it',
     )
   }
-  return plan
+  const targets = Array.isArray(plan.targets) ? plan.targets.filter((t) => typeof t === 'string') : []
+  const fresh = diff(topology, snapshot, { targets })
+  // A saved plan hides secrets unless it was made with --show-sensitive.
+  if (reviewed(redactPlan(fresh, topology)) !== reviewed(plan) && reviewed(fresh) !== reviewed(plan)) {
+    throw new KvmctlError(
+      `${file} is not the plan kvmctl makes from this topology and this host (was it edited?); nothing was changed`,
+      'run `kvmctl plan --out FILE` again and review it',
+    )
+  }
+  return fresh
+}
+
+/** What a person reviews in a plan: each action, its changes, and their order. */
+function reviewed(plan: Plan): string {
+  return canonicalJson({
+    lab: plan.lab,
+    destroy: plan.destroy,
+    actions: (plan.actions ?? []).map((a) => [a.address, a.action, a.changes, a.destroys_data, a.depends_on]),
+  })
 }
 
 function applyError(result: ApplyResult): KvmctlError {
@@ -195,13 +240,17 @@ function applyError(result: ApplyResult): KvmctlError {
  * that is not empty.
  */
 async function removeLabDir(labDir: string): Promise<void> {
-  const ours =
-    /^(lab\.json|spec\.json|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|seed\.iso|id_ed25519(\.pub)?|host-[a-z0-9-]+(\.pub)?|known_hosts|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial(\.pub)?)$|\.tmp-\d+$/
-  for (const sub of ['disks', 'ssh', ...listDir(labDir).filter((d) => d.startsWith('vm-'))]) {
-    for (const file of listDir(`${labDir}/${sub}`))
-      if (ours.test(file)) await rm(`${labDir}/${sub}/${file}`, { force: true })
-    await rmdir(`${labDir}/${sub}`).catch(() => {})
+  const subs = [
+    labFiles(labDir).disks,
+    sshFiles(labDir).dir,
+    ...listDir(labDir)
+      .filter((d) => resourceOfDir(d))
+      .map((d) => `${labDir}/${d}`),
+  ]
+  for (const sub of subs) {
+    for (const file of listDir(sub)) if (isOwnFileName(file)) await rm(`${sub}/${file}`, { force: true })
+    await rmdir(sub).catch(() => {})
   }
-  for (const file of listDir(labDir)) if (ours.test(file)) await rm(`${labDir}/${file}`, { force: true })
+  for (const file of listDir(labDir)) if (isOwnFileName(file)) await rm(`${labDir}/${file}`, { force: true })
   await rmdir(labDir).catch(() => {})
 }

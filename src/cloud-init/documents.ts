@@ -33,6 +33,7 @@ export interface RawCloudInit {
   readonly userData?: string | object
   readonly metaData?: object
   readonly networkConfig?: object
+  readonly sensitive?: boolean | readonly string[]
 }
 
 /**
@@ -59,7 +60,7 @@ export function cloudInitDocuments(vmName: string, raw: RawCloudInit, nics: read
     .update(canonicalJson(networkConfig))
     .digest('hex')
   const metaData = { 'instance-id': `kvmctl-${digest.slice(0, 16)}`, ...meta }
-  return { userData, metaData, networkConfig }
+  return { userData, metaData, networkConfig, sensitive: raw.sensitive ?? [] }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { type ApplyOutcome, runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
-import { targetFlag } from './plan.js'
+import { showSensitiveFlag, targetFlag } from './plan.js'
 
 /** The flags apply and destroy share. */
 export const applyFlags = {
@@ -13,6 +13,7 @@ export const applyFlags = {
     min: 0,
   }),
   target: targetFlag,
+  'show-sensitive': showSensitiveFlag,
 }
 
 /** What the shared flags ask of runApply. */
@@ -21,12 +22,14 @@ export function applyFlagValues(flags: {
   parallelism: number
   'lock-timeout': number
   target?: string[]
+  'show-sensitive': boolean
 }) {
   return {
     autoApprove: flags['auto-approve'],
     parallelism: flags.parallelism,
     lockTimeout: flags['lock-timeout'],
     targets: flags.target,
+    showSensitive: flags['show-sensitive'],
   }
 }
 

@@ -4,7 +4,12 @@ import { observe } from '../host/observe.js'
 import { writeFileAtomic } from '../host/state.js'
 import { KvmctlError } from '../lib/errors.js'
 import { diff } from '../plan/diff.js'
+import { redactPlan } from '../plan/redact.js'
 import { renderPlan } from '../render/plan-text.js'
+
+export const showSensitiveFlag = Flags.boolean({
+  summary: "Print the user data's secrets (passwords, tokens, keys...), shown as (sensitive) otherwise.",
+})
 
 export const targetFlag = Flags.string({
   summary: 'Limit to this address (vm/web, network/lan, ...) and what it depends on. Repeatable.',
@@ -24,6 +29,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
     out: Flags.string({ summary: 'Save the plan to this file, for `kvmctl apply FILE`.' }),
     'detailed-exitcode': Flags.boolean({ summary: 'Exit 2 when there are changes, 0 when there are none.' }),
     target: targetFlag,
+    'show-sensitive': showSensitiveFlag,
     capacity: Flags.string({
       summary: 'What a lab too big for the host is: a warning, or an error (for CI).',
       options: ['warn', 'error'],
@@ -34,7 +40,8 @@ export default class Plan extends BaseCommand<typeof Plan> {
   async run(): Promise<void> {
     const { out, target, capacity } = this.flags
     const topology = await this.topology()
-    const plan = diff(topology, await observe(topology), { targets: target })
+    const made = diff(topology, await observe(topology), { targets: target })
+    const plan = this.flags['show-sensitive'] ? made : redactPlan(made, topology)
     if (capacity === 'error' && plan.warnings.length > 0) {
       throw new KvmctlError(
         plan.warnings.join('\n'),

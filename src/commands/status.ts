@@ -3,13 +3,16 @@ import { BaseCommand } from '../base-command.js'
 import { labLeases, vmAddresses } from '../host/addresses.js'
 import { observe } from '../host/observe.js'
 import { PlanError } from '../lib/errors.js'
+import { escapeControl } from '../lib/terminal.js'
 import { formatSize } from '../lib/units.js'
 import { vmFiles } from '../model/layout.js'
 import { type Observed, observedOf } from '../model/snapshot.js'
 import type { Topology, Vm } from '../model/types.js'
 import { diff } from '../plan/diff.js'
+import { redactPlan } from '../plan/redact.js'
 import { show } from '../render/plan-text.js'
 import { renderTable } from '../render/table.js'
+import { showSensitiveFlag } from './plan.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'What the host has for this lab now: VMs, networks, taps, disks, and drift.'
@@ -17,6 +20,7 @@ export default class Status extends BaseCommand<typeof Status> {
     '<%= config.bin %> status -f examples/quickstart.yaml',
     '<%= config.bin %> status --json | jq .vms',
   ]
+  static override flags = { 'show-sensitive': showSensitiveFlag }
 
   async run(): Promise<void> {
     const topology = await this.topology()
@@ -25,7 +29,8 @@ export default class Status extends BaseCommand<typeof Status> {
     let drift: { address: string; action: string; changes: string[] }[] = []
     let problems: string[] = []
     try {
-      drift = diff(topology, snapshot).actions.map((a) => ({
+      const plan = diff(topology, snapshot)
+      drift = (this.flags['show-sensitive'] ? plan : redactPlan(plan, topology)).actions.map((a) => ({
         address: a.address,
         action: a.action,
         changes: a.changes.map((c) => `${c.field}: ${show(c.before)} → ${show(c.after)}`),
@@ -145,7 +150,7 @@ export default class Status extends BaseCommand<typeof Status> {
       ),
       '',
     )
-    if (problems.length > 0) lines.push(s.red('Problems:'), ...problems.map((p) => `  ${p}`))
+    if (problems.length > 0) lines.push(s.red('Problems:'), ...problems.map((p) => `  ${escapeControl(p)}`))
     else if (drift.length === 0) lines.push(s.green('No drift: the host matches the topology.'))
     else {
       lines.push(

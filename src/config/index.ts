@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { type Diagnostic, KvmctlError, TopologyError } from '../lib/errors.js'
+import { asInvoker, unreadableByInvoker } from '../lib/invoker.js'
 import { topologySchema } from '../lib/package.js'
 import { vmFiles } from '../model/layout.js'
 import type { Topology } from '../model/types.js'
@@ -55,6 +56,7 @@ function topologyFromSource(
 ): { topology: Topology; source: SourceDocument } {
   const diagnostics = validateSource(source)
   if (diagnostics.length > 0) throw new TopologyError(diagnostics)
+  checkStateDirPath(stateDir)
   const raw = source.data as RawTopology
   const { files, findings } = readUserDataFiles(raw, source.file)
   if (findings.length > 0) throw new TopologyError(findings.map((f) => toDiagnostic(source, f)))
@@ -75,13 +77,19 @@ function readUserDataFiles(
     const path = userDataPath(vm.cloud_init?.user_data)
     if (path === null) continue
     const absolute = pathFromFile(file, path)
-    try {
-      files.set(absolute, readFileSync(absolute, 'utf8'))
-    } catch (error) {
+    // Read as the person who ran kvmctl (sudo's user), so that a topology cannot make root read
+    // for its author what the author may not read; a refusal says so and prints nothing of the file.
+    const why = unreadableByInvoker(absolute)
+    if (why === null)
+      files.set(
+        absolute,
+        asInvoker(() => readFileSync(absolute, 'utf8')),
+      )
+    else {
       findings.push({
         path: ['vms', name, 'cloud_init', 'user_data'],
         at: 'value',
-        message: `cannot read the user data file ${absolute}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (a path is relative to the topology file; inline text must start with a header like #cloud-config)`,
+        message: `the user data file ${absolute} ${why} (a path is relative to the topology file; inline text must start with a header like #cloud-config)`,
       })
     }
   }
@@ -141,5 +149,19 @@ export function checkLabName(name: string): void {
 /** A lab with no resources of its own: what destroy --lab needs to find and remove a lab's objects. */
 export function labOnly(lab: string, stateDir: string): Topology {
   checkLabName(lab)
+  checkStateDirPath(stateDir)
   return resolveTopology({ name: lab }, '', stateDir)
+}
+
+/**
+ * The state directory's path goes into every link's ownership marker (through `ip -batch`, which
+ * splits on white space and quotes) and into QEMU's and dnsmasq's arguments: plain characters only.
+ */
+function checkStateDirPath(stateDir: string): void {
+  if (!/^[A-Za-z0-9._/+@=,:-]+$/.test(stateDir)) {
+    throw new KvmctlError(
+      `the state directory ${JSON.stringify(stateDir)} has characters kvmctl does not pass to host commands`,
+      'use a path of letters, digits and . _ / + @ = , : - (set with --state-dir or KVMCTL_STATE_DIR)',
+    )
+  }
 }

@@ -7,6 +7,7 @@ export interface RawImage {
   path?: string
   url?: string
   sha256?: string
+  max_size?: number | string
 }
 
 export interface RawNetwork {
@@ -42,7 +43,12 @@ export interface RawVm {
   cmdline?: string
   nics?: RawNic[]
   disks?: string[]
-  cloud_init?: { user_data?: string | object; meta_data?: object; network_config?: object }
+  cloud_init?: {
+    user_data?: string | object
+    meta_data?: object
+    network_config?: object
+    sensitive?: boolean | string[]
+  }
   state?: 'running' | 'paused' | 'stopped'
   shutdown_timeout?: number | string
   ready?: { serial?: string; tcp?: number; ssh?: boolean | string; timeout?: number | string }

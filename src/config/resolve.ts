@@ -23,6 +23,8 @@ export const DEFAULTS = {
   shutdownTimeout: 30,
   readyTimeout: '300s',
   mtu: 1500,
+  /** The most a url image may download. */
+  maxDownload: '64G',
 } as const
 
 /** Linux's limit for a unix socket path (sun_path), less the terminating NUL. */
@@ -207,7 +209,7 @@ function resolveCloudInit(
   })
   return cloudInitDocuments(
     vmName,
-    { userData, metaData: raw.meta_data, networkConfig: raw.network_config },
+    { userData, metaData: raw.meta_data, networkConfig: raw.network_config, sensitive: raw.sensitive },
     nics,
   )
 }
@@ -253,6 +255,7 @@ function resolveImage(
         : null,
     url: image.url ?? null,
     sha256: image.sha256?.toLowerCase() ?? null,
+    maxSizeBytes: parseSize(image.max_size ?? DEFAULTS.maxDownload)!,
   }
 }
 

@@ -41,6 +41,25 @@ export function checkSemantics(data: unknown): Finding[] {
     if (typeof vm.image === 'string' && !imageNames.includes(vm.image)) {
       problem(at('image'), `unknown image "${vm.image}"${didYouMean(vm.image, imageNames)}`)
     }
+    const image = typeof vm.image === 'string' ? images.find(([name]) => name === vm.image)?.[1] : undefined
+    const cmdline = [image?.cmdline, vm.cmdline].filter((c) => typeof c === 'string').join(' ')
+    if (Buffer.byteLength(cmdline) > KERNEL_CMDLINE_MAX) {
+      problem(
+        at(vm.cmdline !== undefined ? 'cmdline' : 'image'),
+        `the kernel command line would be ${Buffer.byteLength(cmdline)} bytes (the image's and the VM's cmdline); Linux takes at most ${KERNEL_CMDLINE_MAX}`,
+      )
+    }
+    if (
+      isRecord(vm.ready) &&
+      vm.ready.ssh !== undefined &&
+      vm.ready.ssh !== false &&
+      vm.cloud_init === undefined
+    ) {
+      problem(
+        at('ready', 'ssh'),
+        "ready.ssh logs in with the lab's SSH key, which a VM gets through cloud-init: add a cloud_init block (even cloud_init: {}) or drop ready.ssh",
+      )
+    }
     checkSize(vm.memory, at('memory'), problem, { wholeMiB: true })
     checkSize(vm.disk_size, at('disk_size'), problem)
     checkDuration(vm.shutdown_timeout, at('shutdown_timeout'), problem)
@@ -122,6 +141,9 @@ export function checkSemantics(data: unknown): Finding[] {
 
 type Report = (path: KeyPath, message: string, at?: 'key' | 'value') => void
 
+/** Linux's COMMAND_LINE_SIZE on x86: a longer command line fails QEMU's start, not validation. */
+const KERNEL_CMDLINE_MAX = 2048
+
 function checkImage(name: string, image: Record<string, unknown>, problem: Report) {
   const at = (key?: string): KeyPath => (key ? ['images', name, key] : ['images', name])
   const has = (key: string) => image[key] !== undefined
@@ -132,6 +154,8 @@ function checkImage(name: string, image: Record<string, unknown>, problem: Repor
     problem(at('url'), 'a url needs a sha256 next to it: kvmctl never uses a download it cannot verify')
   }
   if (has('sha256') && !has('url')) problem(at('sha256'), 'sha256 goes with url')
+  if (has('max_size') && !has('url')) problem(at('max_size'), 'max_size goes with url: it caps the download')
+  checkSize(image.max_size, at('max_size'), problem)
   if (has('url') && has('path')) problem(at('path'), 'an image has a path or a url, not both')
   for (const key of ['initrd', 'cmdline']) {
     if (has(key) && !has('kernel')) problem(at(key), `${key} needs a kernel in the same image`)

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { readFile, rm, rmdir } from 'node:fs/promises'
+import { chmod, readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import { cidrSize, parseCidr } from '../lib/ipv4.js'
 import { dhcpFiles } from '../model/layout.js'
 import type { Network } from '../model/types.js'
@@ -50,8 +50,15 @@ export async function startDhcp(lab: string, labDir: string, network: Network): 
   const files = dhcpFiles(labDir, network.name)
   await stopDhcp(labDir, network.name)
   await writeFileAtomic(files.conf, dnsmasqConfig(lab, network, files))
+  // dnsmasq makes its files readable by all: the lease file and the log, made here first, keep
+  // the owner's mode; the pid file, which it writes anew, is made so once it runs.
+  for (const file of [files.leases, files.log]) {
+    await writeFile(file, '', { flag: 'a', mode: 0o600 })
+    await chmod(file, 0o600)
+  }
   // dnsmasq forks into the background once it listens; errors come on stderr with exit 1.
   await run('dnsmasq', [dhcpMarker(files.conf)])
+  await chmod(files.pid, 0o600)
 }
 
 export async function stopDhcp(labDir: string, network: string): Promise<void> {

@@ -1,8 +1,10 @@
 import { createHash, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { chmod, open, rename, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { KvmctlError } from '../lib/errors.js'
+import { formatSize } from '../lib/units.js'
 import type { Image } from '../model/types.js'
 import { lockImage } from './lock.js'
 import { exists } from './state.js'
@@ -34,12 +36,13 @@ export async function ensureImage(image: Image, progress?: ProgressReport): Prom
   try {
     // Another job may have finished it while this one waited for the lock.
     if (await exists(path)) return 'cached'
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     const partial = `${path}.partial`
-    let hash = await download(image.url!, partial, progress)
+    let hash = await download(image, partial, progress)
     if (hash.actual !== image.sha256 && hash.resumed) {
       // The part kept from an earlier try may not belong to this file: once more, from zero.
       await rm(partial, { force: true })
-      hash = await download(image.url!, partial, progress)
+      hash = await download(image, partial, progress)
     }
     if (hash.actual !== image.sha256) {
       await rm(partial, { force: true })
@@ -61,10 +64,11 @@ export async function ensureImage(image: Image, progress?: ProgressReport): Prom
  * allows it, and returns the sha256 of the whole file.
  */
 async function download(
-  url: string,
+  image: Image,
   partial: string,
   progress?: ProgressReport,
 ): Promise<{ actual: string; resumed: boolean }> {
+  const url = image.url!
   const hash = createHash('sha256')
   const kept = (await stat(partial).catch(() => null))?.size ?? 0
   if (kept > 0) await hashFile(partial, hash)
@@ -74,6 +78,11 @@ async function download(
     clearTimeout(idle)
     throw error
   })
+  if (source.total !== null && source.total > image.maxSizeBytes) {
+    clearTimeout(idle)
+    await destroySource(source)
+    throw tooBig(image)
+  }
   const file = await open(partial, source.from > 0 ? 'a' : 'w', 0o600)
   let received = source.from
   // A server that ignored the range sends the whole file: hash it from its start.
@@ -84,10 +93,16 @@ async function download(
       await file.write(bytes)
       fresh.update(bytes)
       received += bytes.length
+      if (received > image.maxSizeBytes) throw tooBig(image)
       progress?.(received, source.total)
       idle.refresh()
     }
   } catch (error) {
+    if (error instanceof KvmctlError) {
+      await destroySource(source)
+      await rm(partial, { force: true })
+      throw error
+    }
     const why = stalled.signal.aborted
       ? `the server sent nothing for ${idleSeconds()} s`
       : (error as Error).message
@@ -112,8 +127,11 @@ interface Source {
 async function openSource(url: string, kept: number, signal: AbortSignal): Promise<Source> {
   if (url.startsWith('file://')) {
     const path = fileURLToPath(url)
-    const size = (await stat(path).catch(() => null))?.size
-    if (size === undefined) throw new KvmctlError(`${url} does not exist`, 'check the url in the topology')
+    const info = await stat(path).catch(() => null)
+    if (!info) throw new KvmctlError(`${url} does not exist`, 'check the url in the topology')
+    if (!info.isFile())
+      throw new KvmctlError(`${url} is not a regular file`, 'a file:// url names an image file')
+    const size = info.size
     const from = kept <= size ? kept : 0
     return { from, total: size, body: createReadStream(path, { start: from }) }
   }
@@ -148,4 +166,18 @@ async function openSource(url: string, kept: number, signal: AbortSignal): Promi
 
 async function hashFile(path: string, hash: Hash): Promise<void> {
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
+}
+
+function tooBig(image: Image): KvmctlError {
+  return new KvmctlError(
+    `image/${image.name}: ${image.url} is larger than its max_size (${formatSize(image.maxSizeBytes)}); the download was stopped and removed, and nothing was started`,
+    'check the url; if the image really is that large, raise max_size on the image',
+  )
+}
+
+/** Stops reading a download's body (a file stream, or a fetch response's). */
+async function destroySource(source: Source): Promise<void> {
+  const body = source.body as { destroy?: () => void; cancel?: () => Promise<void> }
+  if (typeof body.destroy === 'function') body.destroy()
+  else await body.cancel?.().catch(() => {})
 }

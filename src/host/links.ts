@@ -1,4 +1,4 @@
-import { ownershipMarker, parseOwnershipMarker } from '../model/names.js'
+import { type LabOwner, ownershipMarker, parseOwnershipMarker } from '../model/names.js'
 import type { NameConflict } from '../model/snapshot.js'
 import type { Address } from '../model/types.js'
 import { runJson } from './exec.js'
@@ -49,11 +49,11 @@ export async function listLinks(): Promise<Link[]> {
 }
 
 /** The links a lab owns, by address, read from the ownership marker in each alias. */
-export function ownedLinks(links: readonly Link[], lab: string): Map<Address, Link> {
+export function ownedLinks(links: readonly Link[], owner: LabOwner): Map<Address, Link> {
   const owned = new Map<Address, Link>()
   for (const link of links) {
     const marker = parseOwnershipMarker(link.alias)
-    if (marker?.lab === lab) owned.set(marker.address, link)
+    if (marker?.lab === owner.lab && marker.stateDir === owner.stateDir) owned.set(marker.address, link)
   }
   return owned
 }
@@ -61,21 +61,45 @@ export function ownedLinks(links: readonly Link[], lab: string): Map<Address, Li
 /** Names the lab wants that a link it does not own already has. */
 export function linkConflicts(
   links: readonly Link[],
-  lab: string,
+  owner: LabOwner,
   wanted: readonly { address: Address; hostName: string; kind: string }[],
 ): NameConflict[] {
   const byName = new Map(links.map((l) => [l.name, l]))
   const conflicts: NameConflict[] = []
   for (const want of wanted) {
     const link = byName.get(want.hostName)
-    if (!link || link.alias === ownershipMarker(lab, want.address)) continue
+    if (!link || link.alias === ownershipMarker(owner, want.address)) continue
     const marker = parseOwnershipMarker(link.alias)
     conflicts.push({
       address: want.address,
       hostName: want.hostName,
       kind: want.kind,
-      owner: marker ? `lab "${marker.lab}" (${marker.address})` : null,
+      owner: marker ? describeOwner(marker) : null,
     })
   }
   return conflicts
+}
+
+/** How a plan names the owner of a link: `lab "web" (network/lan) of state directory /x`. */
+export function describeOwner(marker: LabOwner & { address: string }): string {
+  return `lab "${marker.lab}" (${marker.address})${marker.stateDir ? ` of state directory ${marker.stateDir}` : ''}`
+}
+
+/**
+ * A lab name is one state directory's at a time on a host: links of a lab of this name that
+ * another state directory keeps, which would share this lab's names and nftables table.
+ */
+export function labNameTakenBy(
+  links: readonly Link[],
+  owner: LabOwner,
+): { stateDir: string; links: string[] } | null {
+  const strangers = links.filter((link) => {
+    const marker = parseOwnershipMarker(link.alias)
+    return marker?.lab === owner.lab && marker.stateDir !== owner.stateDir
+  })
+  if (strangers.length === 0) return null
+  return {
+    stateDir: parseOwnershipMarker(strangers[0]!.alias)!.stateDir,
+    links: strangers.map((l) => l.name),
+  }
 }

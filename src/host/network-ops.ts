@@ -1,4 +1,4 @@
-import { ownershipMarker } from '../model/names.js'
+import { type LabOwner, ownershipMarker } from '../model/names.js'
 import type { Network, Tap } from '../model/types.js'
 import { run } from './exec.js'
 
@@ -19,7 +19,7 @@ function quoteBatchWord(word: string): string {
   return word
 }
 
-export async function createBridge(lab: string, network: Network): Promise<void> {
+export async function createBridge(owner: LabOwner, network: Network): Promise<void> {
   const commands: string[][] = [
     ['link', 'add', 'name', network.bridge, 'type', 'bridge'],
     [
@@ -28,7 +28,7 @@ export async function createBridge(lab: string, network: Network): Promise<void>
       'dev',
       network.bridge,
       'alias',
-      ownershipMarker(lab, network.address),
+      ownershipMarker(owner, network.address),
       'mtu',
       String(network.mtu ?? 1500),
       'up',
@@ -49,10 +49,10 @@ export async function setBridgeAddress(network: Network): Promise<void> {
   await ipBatch(commands)
 }
 
-export async function createTap(lab: string, tap: Tap): Promise<void> {
+export async function createTap(owner: LabOwner, tap: Tap): Promise<void> {
   await ipBatch([
     ['tuntap', 'add', 'dev', tap.device, 'mode', 'tap', 'vnet_hdr'],
-    ['link', 'set', 'dev', tap.device, 'alias', ownershipMarker(lab, tap.address), ...tapSettings(tap)],
+    ['link', 'set', 'dev', tap.device, 'alias', ownershipMarker(owner, tap.address), ...tapSettings(tap)],
   ])
 }
 

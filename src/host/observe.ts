@@ -1,59 +1,78 @@
+import { existsSync, statSync } from 'node:fs'
 import { readFile, statfs } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
-import { formatCidr, parseCidr } from '../lib/ipv4.js'
+import { fileURLToPath } from 'node:url'
+import { unreadableByInvoker } from '../lib/invoker.js'
+import { contains, formatCidr, formatIp, parseCidr } from '../lib/ipv4.js'
 import { formatSize } from '../lib/units.js'
 import { addressOf, parseAddress } from '../model/address.js'
 import {
   diskFiles,
-  diskOfRecordFile,
+  diskOfFile,
   diskRecordFile,
   labFiles,
   resourceOfDir,
   vmDir,
   vmFiles,
 } from '../model/layout.js'
+import { type LabOwner, parseOwnershipMarker } from '../model/names.js'
 import type { HostCapacity, HostSnapshot, Observed, ObservedResource } from '../model/snapshot.js'
-import type { Address, Tap, Topology } from '../model/types.js'
+import type { Address, Tap, Topology, VmFields } from '../model/types.js'
+import { checkStateDir } from './boundary.js'
 import { observeDhcp } from './dhcp-ops.js'
 import { run } from './exec.js'
 import { observeFirewall, ruleComment } from './firewall-ops.js'
-import { type Link, linkConflicts, listLinks, ownedLinks } from './links.js'
-import { isOurProcess, readPidFile } from './process.js'
-import { readDiskFileOrNull } from './qcow2.js'
+import { describeOwner, type Link, labNameTakenBy, linkConflicts, listLinks, ownedLinks } from './links.js'
+import { isOurProcess, labQemus, readPidFile } from './process.js'
+import { type DiskFileInfo, readDiskFileOrNull } from './qcow2.js'
 import { qmpCommand } from './qmp.js'
 import { kernelHasQdisc, observeShaping } from './shaping-ops.js'
-import { type DiskRecord, exists, listDir, readJson, type VmRecord } from './state.js'
+import {
+  type DiskRecord,
+  diskRecordProblem,
+  listDir,
+  readRecord,
+  type VmRecord,
+  vmRecordProblem,
+} from './state.js'
 
 /**
  * Reads what the host has for a lab, without changing anything: one `ip` call for every
  * bridge and tap, the lab's state directory for disks and VMs (disk headers read directly,
  * each VM's process checked in /proc and asked over QMP), all in parallel.
  */
-export async function observe(topology: Topology): Promise<HostSnapshot> {
+export async function observe(
+  topology: Topology,
+  options: { everyQemu?: boolean } = {},
+): Promise<HostSnapshot> {
+  checkStateDir(topology.stateDir, topology.labDir)
   // In the order that keeps the cores busy: the QMP questions go out first, so that the QEMUs
   // answer on the other core while `ip` and `nft` start and the state directory is read here.
-  const vmsAnswered = observeVms(topology.labDir)
+  const vmsFound = observeVms(topology.labDir, options.everyQemu === true)
   const linksListed = listLinks()
   const firewallListed = observeFirewall(topology.lab)
-  const disks = observeDisks(topology.labDir)
+  const disks = observeDisks(topology)
   const dhcp = observeDhcpServers(topology.labDir)
-  const [links, vms, capacity, firewall, images, unknownUsers] = await Promise.all([
+  const [links, vms, capacity, firewall, unknownUsers] = await Promise.all([
     linksListed,
-    vmsAnswered,
+    vmsFound.vms,
     observeCapacity(topology.stateDir),
     firewallListed,
-    imageFiles(topology),
     missingUsers(topology),
   ])
+  const images = imageFiles(topology)
   const shaping = await observeLabShaping(topology, links)
   const resources: Record<Address, ObservedResource> = {}
-  for (const r of [
-    ...observeLinks(links, topology.lab, { firewall, shaping, dhcp }),
-    ...disks,
-    ...vms.map((vm) => withTapCheck(vm, links)),
-  ]) {
+  for (const r of [...observeLinks(links, topology, { firewall, shaping, dhcp }), ...disks.resources])
     resources[r.address] = r
+  // A VM whose record is lost may use any of the lab's disks and taps: it is stopped before they go.
+  const disksAndTaps = Object.values(resources)
+    .filter((r) => r.type === 'disk' || r.type === 'tap')
+    .map((r) => r.address)
+  for (const vm of vms) {
+    const checked = withTapCheck(vm, links)
+    resources[vm.address] = checked.handle.record === 'ok' ? checked : { ...checked, uses: disksAndTaps }
   }
 
   const wanted = [
@@ -63,27 +82,42 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
     ...topology.taps.map((t) => ({ address: t.address, hostName: t.device, kind: 'tap' })),
   ]
   const byName = new Map(links.map((l) => [l.name, l]))
-  const problems = topology.networks
-    .filter((n) => n.external && byName.get(n.bridge)?.kind !== 'bridge')
-    .map((n) => ({
-      address: n.address,
-      message: byName.has(n.bridge)
+  const problems = topology.networks.flatMap((n) => {
+    if (!n.external) return []
+    const link = byName.get(n.bridge)
+    const marker = parseOwnershipMarker(link?.alias)
+    const message = !link
+      ? `external bridge "${n.bridge}" does not exist on this host; create it first (ip link add ${n.bridge} type bridge) or fix the name`
+      : link.kind !== 'bridge'
         ? `external "${n.bridge}" is not a bridge on this host`
-        : `external bridge "${n.bridge}" does not exist on this host; create it first (ip link add ${n.bridge} type bridge) or fix the name`,
-    }))
+        : marker
+          ? `external "${n.bridge}" is a bridge kvmctl made for ${describeOwner(marker)}: labs are kept apart, and an external network names one of the host's own bridges`
+          : null
+    return message ? [{ address: n.address, message }] : []
+  })
+  problems.push(...overlappingCidrs(topology, links, await readRoutes()))
+  const taken = labNameTakenBy(links, topology)
+  if (taken) {
+    problems.push({
+      address: `lab/${topology.lab}`,
+      message: `the lab name "${topology.lab}" is taken on this host by state directory ${taken.stateDir} (its ${taken.links.join(', ')}); one lab name, one state directory: destroy it there (kvmctl destroy --lab ${topology.lab} --state-dir ${taken.stateDir}) or rename this lab`,
+    })
+  }
   problems.push(
     ...images.problems,
-    ...damagedDisks(disks),
+    ...disks.problems,
+    ...damagedDisks(disks.resources),
     ...unknownUsers,
     ...(await missingQdiscs(topology, shaping)),
   )
   return {
     lab: topology.lab,
     resources,
-    conflicts: linkConflicts(links, topology.lab, wanted),
+    conflicts: linkConflicts(links, topology, wanted),
     problems,
     capacity,
     downloads: images.downloads,
+    notes: [...disks.notes, ...vmsFound.notes],
   }
 }
 
@@ -91,30 +125,42 @@ export async function observe(topology: Topology): Promise<HostSnapshot> {
  * The boot files the lab's VMs need: a local one that is not there is a problem (a VM could
  * not start without it); a url image not in the cache yet is a download for apply to make.
  */
-async function imageFiles(
-  topology: Topology,
-): Promise<{ problems: { address: Address; message: string }[]; downloads: string[] }> {
+function imageFiles(topology: Topology): {
+  problems: { address: Address; message: string }[]
+  downloads: string[]
+} {
   const used = new Set(topology.vms.map((vm) => vm.image))
   const images = Object.values(topology.images).filter((image) => used.has(image.name))
-  const downloads = (
-    await Promise.all(
-      images
-        .filter((image) => image.url !== null)
-        .map(async (image) => ((await exists(image.path!)) ? null : image.name)),
-    )
-  ).filter((name) => name !== null)
-  const checks = images.flatMap((image) =>
-    (['kernel', 'initrd', 'path'] as const)
-      // A url image's file is its download.
-      .filter((key) => image[key] !== null && !(key === 'path' && image.url))
-      .map(async (key) => {
-        const file = image[key]!
-        if (await exists(file)) return null
-        const message = `${key} ${file} does not exist; check the path, which is relative to the topology file`
-        return { address: `image/${image.name}`, message }
-      }),
-  )
-  return { problems: (await Promise.all(checks)).filter((p) => p !== null), downloads }
+  const problems: { address: Address; message: string }[] = []
+  const downloads: string[] = []
+  for (const image of images) {
+    const address = `image/${image.name}`
+    if (image.url !== null && !existsSync(image.path!)) {
+      downloads.push(image.name)
+      const source = image.url.startsWith('file://') ? fileURLToPath(image.url) : null
+      const why =
+        source === null
+          ? null
+          : (unreadableByInvoker(source) ?? (statSync(source).isFile() ? null : 'is not a regular file'))
+      if (why)
+        problems.push({
+          address,
+          message: `url ${image.url} ${why}; a file:// url names a readable image file`,
+        })
+    }
+    // Files the topology names are read as the person who ran kvmctl (sudo's user), never for them.
+    for (const key of ['kernel', 'initrd', 'path'] as const) {
+      const file = image[key]
+      if (file === null || (key === 'path' && image.url)) continue
+      const why = unreadableByInvoker(file)
+      if (why)
+        problems.push({
+          address,
+          message: `${key} ${file} ${why}; check the path, which is relative to the topology file`,
+        })
+    }
+  }
+  return { problems, downloads }
 }
 
 /**
@@ -128,6 +174,55 @@ function damagedDisks(disks: readonly (ObservedResource & { damaged?: boolean })
       address: d.address,
       message: `${d.handle.path} is no longer a valid qcow2 file (truncated or overwritten?); kvmctl will not replace it on its own: restore it, or move it away to have an empty disk made`,
     }))
+}
+
+/**
+ * A lab network whose cidr overlaps an address or a route the host already has (its LAN, a VPN,
+ * another lab's network) would give the host two ways to the same addresses: a plan problem that
+ * names the interface. The lab's own bridges do not count.
+ */
+function overlappingCidrs(
+  topology: Topology,
+  links: readonly Link[],
+  routes: readonly { device: string; cidr: string }[],
+): { address: Address; message: string }[] {
+  const ours = new Set([...ownedLinks(links, topology).values()].map((l) => l.name))
+  const held = [
+    ...links.flatMap((l) => l.addresses.map((a) => ({ device: l.name, cidr: a, what: 'address' }))),
+    ...routes.map((r) => ({ ...r, what: 'route' })),
+  ].filter((h) => !ours.has(h.device))
+  const problems: { address: Address; message: string }[] = []
+  for (const network of topology.networks) {
+    const cidr = network.cidr && !network.external ? parseCidr(network.cidr) : null
+    if (!cidr) continue
+    const clash = held.find((h) => {
+      const other = parseCidr(h.cidr)
+      return other !== null && (contains(cidr, other.network) || contains(other, cidr.network))
+    })
+    if (clash) {
+      problems.push({
+        address: network.address,
+        message: `cidr ${network.cidr} overlaps the ${clash.what} ${clash.cidr} of ${clash.device} on this host; choose a cidr the host does not use`,
+      })
+    }
+  }
+  return problems
+}
+
+/** The host's IPv4 routes but the default one, from /proc/net/route (no program to start). */
+async function readRoutes(): Promise<{ device: string; cidr: string }[]> {
+  const text = await readFile('/proc/net/route', 'utf8').catch(() => '')
+  const ip = (hex: string) => formatIp(Buffer.from(hex, 'hex').readUInt32LE(0))
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length >= 8 && f[7] !== '00000000')
+    .map((f) => {
+      const mask = Buffer.from(f[7]!, 'hex').readUInt32LE(0)
+      const prefix = mask.toString(2).replace(/0/g, '').length
+      return { device: f[0]!, cidr: `${ip(f[1]!)}/${prefix}` }
+    })
 }
 
 /** Users that run_as names must exist: QEMU would fail to start, after the plan was shown. */
@@ -172,7 +267,7 @@ function observeDhcpServers(labDir: string): Map<string, string[] | null> {
  * qdisc that kvmctl makes (ip names each link's root qdisc): most labs shape nothing.
  */
 async function observeLabShaping(topology: Topology, links: readonly Link[]): Promise<Services['shaping']> {
-  const shaped = [...ownedLinks(links, topology.lab).values()].some(
+  const shaped = [...ownedLinks(links, topology).values()].some(
     (link) => link.qdisc === 'tbf' || link.qdisc === 'netem',
   )
   const wanted = topology.taps.some((t) => t.rate || t.netem)
@@ -208,8 +303,9 @@ async function missingQdiscs(
   return problems
 }
 
-function observeLinks(links: readonly Link[], lab: string, services: Services): ObservedResource[] {
-  const owned = ownedLinks(links, lab)
+function observeLinks(links: readonly Link[], owner: LabOwner, services: Services): ObservedResource[] {
+  const { lab } = owner
+  const owned = ownedLinks(links, owner)
   const networkOfBridge = new Map<string, Address>()
   for (const [address, link] of owned)
     if (address.startsWith('network/')) networkOfBridge.set(link.name, address)
@@ -257,67 +353,166 @@ function observeLinks(links: readonly Link[], lab: string, services: Services): 
   return found
 }
 
-/** The lab's disks, from their records and their files' headers: small local reads, done here. */
-function observeDisks(labDir: string): (ObservedResource & { damaged: boolean })[] {
-  const names = listDir(labFiles(labDir).disks).flatMap((f) => diskOfRecordFile(f) ?? [])
-  const found = names.map((name): (ObservedResource & { damaged: boolean }) | null => {
-    const record = readJson<DiskRecord>(diskRecordFile(labDir, name))
-    if (!record) return null
-    const path = diskFiles(labDir, name, record.format).image
-    const info = readDiskFileOrNull(path)
-    // A record without its file is an unfinished create: the plan creates the disk again.
-    if (!info) return null
-    return {
-      address: addressOf('disk', name),
-      type: 'disk',
-      name,
-      // A qcow2 whose header is gone (truncated, overwritten) reads as raw: not a format change.
-      damaged: record.format === 'qcow2' && info.format !== 'qcow2',
-      fields: {
-        format: info.format,
-        image: record.image,
-        backing_file: info.backingFile,
-        size: formatSize(info.virtualBytes),
-        protect: record.protect,
-      },
-      handle: { path, format: record.format, actualBytes: info.actualBytes, backingFile: info.backingFile },
-      uses: [],
-      protect: record.protect,
-    }
-  })
-  return found.filter((d) => d !== null)
+interface Found<T> {
+  readonly resources: T[]
+  readonly problems: { address: Address; message: string }[]
+  readonly notes: { address: Address; message: string }[]
 }
 
 /**
- * The lab's VMs: records and processes read here, then every live one asked over QMP at once.
- * Everything up to the QMP connections is synchronous, so that they are all open when this returns.
+ * The lab's disks, from their files' headers, with their records as hints: a record names the
+ * disk's format and protect flag, never its path. A disk file whose record is missing or damaged
+ * is never written over: it is adopted when its header is the disk the topology asks for (and
+ * counted as protected until its record is written again), and a conflict that stops the plan
+ * otherwise. Small local reads, done here.
  */
-function observeVms(labDir: string): Promise<Observed<'vm'>[]> {
-  const found = listDir(labDir)
-    .flatMap((dir) => (resourceOfDir(dir)?.kind === 'vm' ? [resourceOfDir(dir)!.name] : []))
+function observeDisks(topology: Topology): Found<Observed<'disk'> & { damaged: boolean }> {
+  const { labDir } = topology
+  const found: Found<Observed<'disk'> & { damaged: boolean }> = { resources: [], problems: [], notes: [] }
+  const names = new Set(listDir(labFiles(labDir).disks).flatMap((f) => diskOfFile(f) ?? []))
+  for (const name of [...names].sort()) {
+    const address = addressOf('disk', name)
+    const recordPath = diskRecordFile(labDir, name)
+    const read = readRecord<DiskRecord>(recordPath, diskRecordProblem)
+    if (read.state === 'ok') {
+      const path = diskFiles(labDir, name, read.record.format).image
+      const info = readDiskFileOrNull(path)
+      // A record without its file is an unfinished create: the plan creates the disk again.
+      if (!info) continue
+      found.resources.push(observedDisk(address, name, path, read.record, info))
+      continue
+    }
+    const files = (['qcow2', 'raw'] as const).flatMap((format) => {
+      const path = diskFiles(labDir, name, format).image
+      const info = readDiskFileOrNull(path)
+      return info ? [{ format, path, info }] : []
+    })
+    // No data without a record: the create writes both.
+    if (files.length === 0) continue
+    const why = read.state === 'missing' ? 'is missing' : `is damaged (${read.why})`
+    const desired = topology.disks.find((d) => d.name === name)
+    const match =
+      desired && files.find((f) => f.format === desired.format && f.info.format === desired.format)
+    if (desired && match && match.info.backingFile === desired.backingFile) {
+      found.resources.push(
+        observedDisk(
+          address,
+          name,
+          match.path,
+          { format: match.format, image: desired.image, protect: null },
+          match.info,
+        ),
+      )
+      found.notes.push({
+        address,
+        message: `its record ${recordPath} ${why}; ${match.path} is the disk the topology asks for, so it is kept as it is and its record written again (until then it counts as protected)`,
+      })
+    } else {
+      const file = files[0]!
+      found.problems.push({
+        address,
+        message: `${file.path} exists but its record ${recordPath} ${why}, and it is not the disk the topology asks for${desired ? ` (${desired.format}${desired.backingFile ? ` on ${desired.backingFile}` : ''})` : ''}; kvmctl will not write over it or delete it: restore the record, or move the file away`,
+      })
+    }
+  }
+  return found
+}
+
+function observedDisk(
+  address: Address,
+  name: string,
+  path: string,
+  record: Pick<DiskRecord, 'format' | 'image'> & { protect: boolean | null },
+  info: DiskFileInfo,
+): Observed<'disk'> & { damaged: boolean } {
+  return {
+    address,
+    type: 'disk',
+    name,
+    // A qcow2 whose header is gone (truncated, overwritten) reads as raw: not a format change.
+    damaged: record.format === 'qcow2' && info.format !== 'qcow2',
+    fields: {
+      format: info.format,
+      image: record.image,
+      backing_file: info.backingFile,
+      size: formatSize(info.virtualBytes),
+      protect: record.protect,
+    },
+    handle: { path, format: record.format, actualBytes: info.actualBytes, backingFile: info.backingFile },
+    uses: [],
+    // A disk whose record is gone may hold anything: it is protected until the record says.
+    protect: record.protect ?? true,
+  }
+}
+
+/**
+ * The lab's VMs: found by their directories, their processes checked in /proc, their records as
+ * hints; then every live one asked over QMP at once. A QEMU whose record is missing or damaged
+ * is still the lab's (its command line names the VM's pid file): it is observed with unknown
+ * fields, so that apply restarts it and destroy stops it. Everything up to the QMP connections
+ * is synchronous, so that they are all open when this returns.
+ */
+function observeVms(
+  labDir: string,
+  everyQemu: boolean,
+): { vms: Promise<Observed<'vm'>[]>; notes: { address: Address; message: string }[] } {
+  const notes: { address: Address; message: string }[] = []
+  const dirs = listDir(labDir).flatMap((dir) =>
+    resourceOfDir(dir)?.kind === 'vm' ? [resourceOfDir(dir)!.name] : [],
+  )
+  // destroy also finds the QEMUs whose VM directory or pid file is gone, by their command lines.
+  const running = new Map(everyQemu ? labQemus(labDir).map((q) => [q.vm, q.pid]) : [])
+  const found = [...new Set([...dirs, ...running.keys()])]
+    .sort()
     .map((name): Promise<Observed<'vm'>> | null => {
+      const address = addressOf('vm', name)
       const runDir = vmDir(labDir, name)
       const files = vmFiles(runDir)
-      const record = readJson<VmRecord>(files.spec)
-      if (!record) return null
-      const pid = readPidFile(files.pid)
+      const pid = running.get(name) ?? readPidFile(files.pid)
       const alive = pid !== null && isOurProcess(pid, files.pid)
+      const read = readRecord<VmRecord>(files.spec, vmRecordProblem)
+      if (read.state !== 'ok' && !alive) return null
+      if (read.state !== 'ok') {
+        notes.push({
+          address,
+          message: `its record ${files.spec} ${read.state === 'missing' ? 'is missing' : `is damaged (${read.why})`}, but its QEMU runs (pid ${pid}): it is restarted to match the topology, or stopped if it goes`,
+        })
+      }
+      const record = read.state === 'ok' ? read.record : null
       return (alive ? liveState(files.qmp) : Promise.resolve('stopped')).then((state) => ({
-        address: addressOf('vm', name),
+        address,
         type: 'vm',
         name,
-        fields: { ...record.fields, state },
+        fields: { ...(record?.fields ?? UNKNOWN_VM_FIELDS), state },
         handle: {
           pid: alive ? pid : null,
           runDir,
-          recordedState: record.state,
-          taps: JSON.stringify(record.taps ?? []),
-          shutdownTimeout: record.shutdownTimeoutSeconds ?? null,
+          recordedState: record?.state ?? null,
+          taps: JSON.stringify(record?.taps ?? []),
+          shutdownTimeout: record?.shutdownTimeoutSeconds ?? null,
+          record: read.state,
         },
-        uses: record.uses,
+        // Without a record, what it uses is unknown: observe() makes it all the lab's disks and taps.
+        uses: record?.uses ?? [],
       }))
     })
-  return Promise.all(found.filter((v) => v !== null))
+  return { vms: Promise.all(found.filter((v) => v !== null)), notes }
+}
+
+/** The fields of a VM whose record is lost: none matches a topology's, so the plan restarts it. */
+const UNKNOWN_VM_FIELDS: Omit<VmFields, 'state'> = {
+  image: '(unknown)',
+  cpus: 0,
+  memory: '(unknown)',
+  accel: '(unknown)',
+  run_as: null,
+  kernel: null,
+  initrd: null,
+  cmdline: null,
+  nics: [],
+  disks: [],
+  cloud_init: null,
+  ready: null,
 }
 
 /**

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { resourceOfDir } from '../model/layout.js'
 
 /**
  * Is `pid` a live process started with `marker` among its arguments? A reused PID (another
@@ -48,4 +49,33 @@ export async function waitForExit(pid: number, marker: string, timeoutMs: number
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
   return !isOurProcess(pid, marker)
+}
+
+/**
+ * The QEMUs of a lab that run now, whatever its state files say: every process whose command
+ * line names a pid file in one of the lab's VM directories (`-pidfile <lab>/vm-NAME/qemu.pid`).
+ * Reads every process's command line, so only destroy asks: it must not report a lab gone while
+ * a QEMU of it runs.
+ */
+export function labQemus(labDir: string): { pid: number; vm: string }[] {
+  const found: { pid: number; vm: string }[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let argv: string[]
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+    } catch {
+      continue
+    }
+    const pidFile = argv[argv.indexOf('-pidfile') + 1]
+    const vm = pidFile?.startsWith(`${labDir}/`) ? resourceOfPidFile(labDir, pidFile) : null
+    if (vm && isAlive(Number(entry))) found.push({ pid: Number(entry), vm })
+  }
+  return found
+}
+
+function resourceOfPidFile(labDir: string, pidFile: string): string | null {
+  const rest = pidFile.slice(labDir.length + 1).split('/')
+  const dir = rest.length === 2 && rest[1] === 'qemu.pid' ? resourceOfDir(rest[0]!) : null
+  return dir?.kind === 'vm' ? dir.name : null
 }

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { access, mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { KvmctlError } from '../lib/errors.js'
@@ -32,10 +32,27 @@ export interface VmRecord {
 
 /** Writes a file whole or not at all: a killed kvmctl never leaves half a record. */
 export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+  await makeDirectory(dirname(path))
   const temporary = temporaryName(path, process.pid)
   await writeFile(temporary, content, { mode })
   await rename(temporary, path)
+}
+
+/**
+ * mkdir -p with mode 0700. Node's recursive mkdir says ENOENT where the file system refuses
+ * (read-only, full): then the first directory that could not be made is tried alone, for the
+ * real reason.
+ */
+export async function makeDirectory(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true, mode: 0o700 })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    let missing = path
+    while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing)
+    await mkdir(missing, { mode: 0o700 })
+    throw error
+  }
 }
 
 /**
@@ -84,25 +101,77 @@ function unreadable(path: string, error: unknown): KvmctlError | null {
   )
 }
 
+/** What reading a record found: the record, no record, or one that is not what kvmctl writes. */
+export type RecordRead<T> =
+  | { readonly state: 'ok'; readonly record: T }
+  | { readonly state: 'missing' }
+  | { readonly state: 'damaged'; readonly why: string }
+
 /**
- * A JSON record, or null when it is absent or not JSON (a record cut short reads as absent).
+ * A JSON record, checked by `problem` (which says what is wrong with it, or null). A record is a
+ * hint, never an authority: kvmctl takes no path or process from one, and one cut short, edited
+ * or of another shape is `damaged`, for the caller to treat as unknown, never as absent.
  * Read synchronously, as the directory listings below: small local files that `plan` reads by
  * the hundred, for which libuv's thread pool costs more than the read.
  */
-export function readJson<T>(path: string): T | null {
+export function readRecord<T>(path: string, problem: (value: unknown) => string | null): RecordRead<T> {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch (error) {
     const fatal = unreadable(path, error)
     if (fatal) throw fatal
-    return null
+    return { state: 'missing' }
   }
+  let value: unknown
   try {
-    return JSON.parse(text) as T
+    value = JSON.parse(text)
   } catch {
-    return null
+    return { state: 'damaged', why: text.length === 0 ? 'it is empty' : 'it is not JSON (cut short?)' }
   }
+  const why = problem(value)
+  return why === null ? { state: 'ok', record: value as T } : { state: 'damaged', why }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
+const isStringList = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string')
+const nullableString = (v: unknown) => v === null || typeof v === 'string'
+
+/** What is wrong with a disk record, or null: the shape recordDisk writes. */
+export function diskRecordProblem(v: unknown): string | null {
+  if (!isObject(v)) return 'it is not a JSON object'
+  if (typeof v.address !== 'string') return '"address" is not a string'
+  if (v.format !== 'qcow2' && v.format !== 'raw') return '"format" is neither qcow2 nor raw'
+  if (typeof v.protect !== 'boolean') return '"protect" is not true or false'
+  if (!nullableString(v.image)) return '"image" is not a string or null'
+  return null
+}
+
+/** What is wrong with a VM record (spec.json), or null: the shape apply writes. */
+export function vmRecordProblem(v: unknown): string | null {
+  if (!isObject(v)) return 'it is not a JSON object'
+  if (typeof v.address !== 'string') return '"address" is not a string'
+  if (typeof v.state !== 'string') return '"state" is not a string'
+  if (!isStringList(v.uses)) return '"uses" is not a list of addresses'
+  if (!isObject(v.fields)) return '"fields" is not an object'
+  const f = v.fields
+  if (typeof f.cpus !== 'number' || typeof f.memory !== 'string' || typeof f.accel !== 'string')
+    return '"fields" lacks cpus, memory or accel'
+  for (const key of ['image', 'run_as', 'kernel', 'initrd', 'cmdline', 'cloud_init', 'ready'])
+    if (!nullableString(f[key])) return `"fields.${key}" is not a string or null`
+  if (!isStringList(f.nics) || !isStringList(f.disks)) return '"fields.nics" or "fields.disks" is not a list'
+  if (v.taps !== undefined) {
+    const taps = v.taps
+    if (
+      !Array.isArray(taps) ||
+      !taps.every((t) => isObject(t) && typeof t.device === 'string' && typeof t.ifindex === 'number')
+    )
+      return '"taps" is not a list of devices and interface indexes'
+  }
+  if (v.shutdownTimeoutSeconds !== undefined && typeof v.shutdownTimeoutSeconds !== 'number')
+    return '"shutdownTimeoutSeconds" is not a number'
+  return null
 }
 
 /** Whether a path exists (any kind of file), for the checks that need nothing more. */
@@ -121,4 +190,44 @@ export function listDir(path: string): string[] {
     if (fatal) throw fatal
     return []
   }
+}
+
+const FS_TROUBLE: Readonly<Record<string, [what: string, hint: string]>> = {
+  EROFS: [
+    'the file system is read-only',
+    'remount it read-write, or pass a --state-dir on a writable file system',
+  ],
+  ENOSPC: [
+    'the file system is full',
+    'free space there (kvmctl image prune removes unused images), then run again',
+  ],
+  EDQUOT: ['the disk quota is used up', 'free space there, then run again'],
+  EACCES: ['permission denied', 'run kvmctl as the user who owns the state directory (usually root)'],
+  EPERM: [
+    'the operation is not permitted',
+    'run kvmctl as the user who owns the state directory (usually root)',
+  ],
+  EEXIST: [
+    'something already exists at that place',
+    'move it away: kvmctl makes that file or directory itself',
+  ],
+  ENOTDIR: ['a file stands where a directory should', 'move it away: kvmctl makes that directory itself'],
+}
+
+/**
+ * A failed write in the state directory in words a person can act on: which path, what is wrong
+ * with the file system, and what to do. Other errors pass unchanged.
+ */
+export function explainFsError(error: unknown): unknown {
+  const e = error as NodeJS.ErrnoException
+  const trouble = e?.code ? FS_TROUBLE[e.code] : undefined
+  if (!trouble || e instanceof KvmctlError) return error
+  const path = e.path ?? (e as { dest?: string }).dest
+  return new KvmctlError(
+    `cannot write ${path ?? 'in the state directory'}: ${trouble[0]} (${e.code})`,
+    trouble[1],
+    {
+      cause: error,
+    },
+  )
 }

@@ -71,9 +71,14 @@ export async function startVm(
  * QMP quit, then SIGKILL. `'kill'` goes straight to SIGKILL: for a VM whose disks all go too,
  * there is nothing to flush. A VM whose process is already gone is stopped.
  */
-export async function stopVm(runDir: string, gracefulSeconds: number | 'kill'): Promise<void> {
+export async function stopVm(
+  runDir: string,
+  gracefulSeconds: number | 'kill',
+  knownPid: number | null = null,
+): Promise<void> {
   const files = vmFiles(runDir)
-  const pid = readPidFile(files.pid)
+  // The pid observe found (a QEMU whose pid file is gone), else the pid file's.
+  const pid = knownPid ?? readPidFile(files.pid)
   if (pid !== null && isOurProcess(pid, files.pid)) {
     if (gracefulSeconds !== 'kill') await stopGracefully(files, pid, gracefulSeconds)
     if (isOurProcess(pid, files.pid)) {

@@ -29,7 +29,8 @@ export function labFiles(labDir: string) {
 
 /** A disk's record, and the disk names that have one in the lab's disks directory. */
 export const diskRecordFile = (labDir: string, name: string): string => `${labDir}/disks/${name}.json`
-export const diskOfRecordFile = (file: string): string | null => /^(.+)\.json$/.exec(file)?.[1] ?? null
+/** The disk a file of the disks directory belongs to: its record or its image (not a temporary). */
+export const diskOfFile = (file: string): string | null => /^(.+)\.(json|qcow2|raw)$/.exec(file)?.[1] ?? null
 
 export function diskFiles(labDir: string, name: string, format: string) {
   const image = `${labDir}/disks/${name}.${format}`

@@ -57,17 +57,26 @@ export function derivedMac(lab: string, vm: string, index: number): string {
   return ['52', '54', '00', ...tail].join(':')
 }
 
-/** The marker kvmctl writes into the alias of every link it creates. */
-export function ownershipMarker(lab: string, address: string): string {
-  return `kvmctl:${lab}:${address}`
+/** Whose an object is: a lab, and the state directory that keeps it (one lab name, one owner). */
+export interface LabOwner {
+  readonly lab: string
+  readonly stateDir: string
+}
+
+/**
+ * The marker kvmctl writes into the alias of every link it creates: `kvmctl:LAB:ADDRESS:STATEDIR`.
+ * The state directory makes a lab of the same name kept by another state directory a stranger
+ * (whose links this one neither adopts nor deletes), and lets the plan name it.
+ */
+export function ownershipMarker(owner: LabOwner, address: string): string {
+  return `kvmctl:${owner.lab}:${address}:${owner.stateDir}`
 }
 
 export function parseOwnershipMarker(
   alias: string | undefined | null,
-): { lab: string; address: string } | null {
+): (LabOwner & { address: string }) | null {
   if (!alias?.startsWith('kvmctl:')) return null
-  const rest = alias.slice('kvmctl:'.length)
-  const colon = rest.indexOf(':')
-  if (colon <= 0) return null
-  return { lab: rest.slice(0, colon), address: rest.slice(colon + 1) }
+  const [lab, address, ...stateDir] = alias.slice('kvmctl:'.length).split(':')
+  if (!lab || !address) return null
+  return { lab, address, stateDir: stateDir.join(':') }
 }

@@ -16,6 +16,8 @@ export interface HostSnapshot {
   readonly capacity: HostCapacity | null
   /** Images with a url that are not in the image cache yet: apply downloads them first. */
   readonly downloads?: readonly string[]
+  /** What a person should know about what was found (a record lost and a disk adopted...). */
+  readonly notes?: readonly { address: Address; message: string }[]
 }
 
 /** One object of the lab as found on the host; `fields` are typed by its kind. */
@@ -31,7 +33,10 @@ export interface Observed<T extends ResourceType> {
   readonly handle: Readonly<Record<string, string | number | null>>
   /** Addresses this object uses on the host (a VM's taps and disks, a tap's network). */
   readonly uses: readonly Address[]
-  /** A disk's protect flag as recorded when it was made, so that a removed disk stays protected. */
+  /**
+   * A disk's protect flag as recorded when it was made, so that a removed disk stays protected;
+   * true for a disk whose record is lost.
+   */
   readonly protect?: boolean
 }
 

@@ -34,7 +34,8 @@ export type DiskFields = {
   readonly image: string | null
   readonly backing_file: string | null
   readonly size: string | null
-  readonly protect: boolean
+  /** null: not known (the disk's record is lost). */
+  readonly protect: boolean | null
 }
 
 export type TapFields = {
@@ -177,6 +178,8 @@ export interface CloudInit {
   readonly metaData: Readonly<Record<string, unknown>>
   /** The user's network config, or one derived from the VM's NICs. */
   readonly networkConfig: Readonly<Record<string, unknown>>
+  /** Top-level user data keys to print as `(sensitive)` besides the secrets kvmctl knows; true: all. */
+  readonly sensitive: boolean | readonly string[]
 }
 
 export type Resource = Network | Disk | Tap | Vm
@@ -189,6 +192,8 @@ export interface Image {
   readonly path: string | null
   readonly url: string | null
   readonly sha256: string | null
+  /** A url image's download stops past this many bytes. */
+  readonly maxSizeBytes: number
 }
 
 export interface Topology {

@@ -94,9 +94,13 @@ export function diff(topology: Topology, snapshot: HostSnapshot, options: PlanOp
     actions: finalActions,
     summary,
     warnings: options.destroy ? [] : capacityWarnings(finalActions, snapshot.capacity),
-    notes: options.destroy ? [] : planNotes(topology, snapshot, finalActions),
+    notes: [
+      ...(snapshot.notes ?? []).map((n) => `${n.address}: ${n.message}`),
+      ...(options.destroy ? [] : planNotes(topology, snapshot, finalActions)),
+    ],
     lab_dir: topology.labDir,
     destroy: options.destroy === true,
+    targets: options.targets ?? [],
   }
 }
 

@@ -45,6 +45,8 @@ export interface Plan {
   readonly lab_dir: string
   /** The plan removes the whole lab (destroy): apply also removes the lab's directory. */
   readonly destroy: boolean
+  /** The --target addresses it was limited to (none: the whole lab). */
+  readonly targets: readonly Address[]
 }
 
 export const ACTION_KINDS: readonly ActionKind[] = ['create', 'update', 'restart', 'replace', 'delete']

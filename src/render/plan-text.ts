@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk'
 import { diffLines } from 'diff'
+import { escapeControl } from '../lib/terminal.js'
 import type { FieldValue } from '../model/types.js'
 import type { Action, ActionKind, Change, Plan } from '../plan/types.js'
 
@@ -33,8 +34,8 @@ export function renderPlan(plan: Plan, style: ChalkInstance): string {
     for (const action of plan.actions) lines.push(...renderAction(action, style), '')
     lines.push(summaryLine(plan, style))
   }
-  for (const note of plan.notes ?? []) lines.push(style.cyan(`Note: ${note}`))
-  for (const warning of plan.warnings) lines.push(style.yellow(`Warning: ${warning}`))
+  for (const note of plan.notes ?? []) lines.push(style.cyan(`Note: ${escapeControl(note)}`))
+  for (const warning of plan.warnings) lines.push(style.yellow(`Warning: ${escapeControl(warning)}`))
   return lines.join('\n')
 }
 
@@ -90,6 +91,6 @@ function isLong(text: string): boolean {
 
 export function show(value: FieldValue): string {
   if (value === null) return '(none)'
-  if (Array.isArray(value)) return `[${value.join(', ')}]`
-  return String(value)
+  if (Array.isArray(value)) return escapeControl(`[${value.join(', ')}]`)
+  return escapeControl(String(value))
 }

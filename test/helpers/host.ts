@@ -54,6 +54,11 @@ export class TestHost {
     return JSON.parse(this.ip('-j', '-d', 'link', 'show'))
   }
 
+  /** The link a lab of this sandbox made for an address, found by its ownership marker. */
+  link(lab: string, address: string) {
+    return this.links().find((l) => l.ifalias === `kvmctl:${lab}:${address}:${this.stateDir}`)
+  }
+
   pids(): number[] {
     return execFileSync('ip', ['netns', 'pids', this.netns], { encoding: 'utf8' })
       .split('\n')

@@ -63,9 +63,9 @@ describe('quickstart lab on a real host', () => {
 
   it('repairs drift: a killed QEMU, a deleted tap, a bridge mtu changed by hand', async () => {
     process.kill(pid('beta'), 'SIGKILL')
-    const tap = host.links().find((l) => l.ifalias === 'kvmctl:quickstart:tap/alpha.0')!
+    const tap = host.link('quickstart', 'tap/alpha.0')!
     host.ip('link', 'del', tap.ifname)
-    const bridge = host.links().find((l) => l.ifalias === 'kvmctl:quickstart:network/lan')!
+    const bridge = host.link('quickstart', 'network/lan')!
     host.ip('link', 'set', bridge.ifname, 'mtu', '1400')
 
     const plan = await host.kvmctl(['plan', '-f', file, '--detailed-exitcode'])
@@ -82,7 +82,7 @@ describe('quickstart lab on a real host', () => {
     assert.equal(apply.code, 0, apply.stderr)
     const again = await host.kvmctl(['plan', '-f', file, '--detailed-exitcode'])
     assert.equal(again.code, 0, again.stdout)
-    assert.equal(host.links().find((l) => l.ifalias === 'kvmctl:quickstart:network/lan')!.mtu, 1500)
+    assert.equal(host.link('quickstart', 'network/lan')!.mtu, 1500)
     assert.equal(guestLine(log('beta'), 'ping')?.ok, 'true')
     assert.equal(guestLine(log('alpha'), 'ping')?.ok, 'true', 'alpha reaches beta through the new tap')
   })

@@ -137,7 +137,7 @@ describe('networks: DHCP, NAT, isolation, shaping, external bridges', () => {
 
   /** The rate the link to the guest delivers: bytes into its tap during 3 s of pushing data at it. */
   const measureMbit = async () => {
-    const tap = host.links().find((l) => l.ifalias === 'kvmctl:nets:tap/reserved.0')!.ifname
+    const tap = host.link('nets', 'tap/reserved.0')!.ifname
     await new Promise((resolve) => setTimeout(resolve, 1500)) // the guest's sink takes the next connection
     const before = txBytes(tap)
     spawnSync('ip', [
@@ -222,7 +222,7 @@ describe('networks: DHCP, NAT, isolation, shaping, external bridges', () => {
     host.ip('link', 'add', 'br-ext', 'type', 'bridge')
     host.ip('link', 'set', 'br-ext', 'mtu', '1450', 'up')
     assert.equal((await host.kvmctl(['apply', '-f', ext, '--auto-approve'])).code, 0)
-    const tap = host.links().find((l) => l.ifalias === 'kvmctl:ext:tap/solo.0')!
+    const tap = host.link('ext', 'tap/solo.0')!
     assert.equal(tap.master, 'br-ext')
     assert.equal((await host.kvmctl(['destroy', '-f', ext, '--auto-approve'])).code, 0)
     const bridge = host.links().find((l) => l.ifname === 'br-ext')

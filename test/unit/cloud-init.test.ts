@@ -10,6 +10,7 @@ import {
   userDataUser,
   withLabKeys,
 } from '../../src/cloud-init/documents.js'
+import { redactUserData, SENSITIVE } from '../../src/cloud-init/sensitive.js'
 import { loadTopology } from '../../src/config/index.js'
 import type { TopologyError } from '../../src/lib/errors.js'
 
@@ -100,8 +101,36 @@ describe('cloud-init seed documents', () => {
     await assert.rejects(loadTopology(`${dir}/missing.yaml`, '/var/lib/kvmctl'), (error: TopologyError) => {
       assert.equal(error.diagnostics[0]!.line, 8)
       assert.equal(error.diagnostics[0]!.path, 'vms.web.cloud_init.user_data')
-      assert.match(error.diagnostics[0]!.message, /cannot read the user data file .*nope\.yaml: ENOENT/)
+      assert.match(error.diagnostics[0]!.message, /the user data file .*nope\.yaml does not exist/)
       return true
     })
+  })
+})
+
+describe('secrets in user data', () => {
+  it('replaces passwords, chpasswd, tokens, private keys, owner-only files and listed keys, and nothing else', () => {
+    const userData = `#cloud-config
+hostname: web
+password: hunter2
+chpasswd: { list: "root:x" }
+users: [{ name: ops, plain_text_passwd: p1, hashed_passwd: p2, groups: sudo }]
+ssh_keys: { ed25519_private: KEY, ed25519_public: PUB }
+write_files:
+  - { path: /etc/secret, permissions: "0600", content: s3cret }
+  - { path: /etc/motd, content: hello }
+runcmd: [echo token-in-a-command]
+api_token: t0k
+`
+    const shown = redactUserData(userData, ['runcmd'])
+    for (const secret of ['hunter2', 'root:x', 'p1', 'p2', 'KEY', 's3cret', 'token-in-a-command', 't0k'])
+      assert.ok(!shown.includes(secret), `${secret} in:\n${shown}`)
+    for (const kept of ['hostname: web', 'name: ops', 'groups: sudo', 'PUB', 'content: hello'])
+      assert.ok(shown.includes(kept), `${kept} missing in:\n${shown}`)
+    assert.equal(redactUserData(userData, true), SENSITIVE)
+    assert.equal(
+      redactUserData('#!/bin/sh\necho hi\n'),
+      '#!/bin/sh\necho hi\n',
+      'a script has no keys to read',
+    )
   })
 })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { topologyFromText } from '../../src/config/index.js'
-import { linkConflicts, ownedLinks, parseLinks } from '../../src/host/links.js'
+import { labNameTakenBy, linkConflicts, ownedLinks, parseLinks } from '../../src/host/links.js'
 import { processState } from '../../src/host/process.js'
 import { readDiskFile } from '../../src/host/qcow2.js'
 import { chooseAccel, qemuArgv } from '../../src/host/qemu-argv.js'
@@ -17,24 +17,45 @@ describe('ip -j -d addr show', () => {
     const bridge = links.find((l) => l.name === 'kbrec-lan')!
     assert.deepEqual(
       { kind: bridge.kind, alias: bridge.alias, mtu: bridge.mtu, up: bridge.up, addresses: bridge.addresses },
-      { kind: 'bridge', alias: 'kvmctl:demo:network/lan', mtu: 1400, up: true, addresses: ['10.10.0.1/24'] },
+      {
+        kind: 'bridge',
+        alias: 'kvmctl:demo:network/lan:/var/lib/kvmctl',
+        mtu: 1400,
+        up: true,
+        addresses: ['10.10.0.1/24'],
+      },
     )
     const tap = links.find((l) => l.name === 'ktrec-web.0')!
     assert.deepEqual({ kind: tap.kind, master: tap.master }, { kind: 'tun', master: 'kbrec-lan' })
   })
 
   it("finds only this lab's links, and names the holders of names it wants", () => {
-    assert.deepEqual([...ownedLinks(links, 'demo').keys()].sort(), ['network/lan', 'tap/web.0'])
-    const conflicts = linkConflicts(links, 'demo', [
+    const demo = { lab: 'demo', stateDir: '/var/lib/kvmctl' }
+    assert.deepEqual([...ownedLinks(links, demo).keys()].sort(), ['network/lan', 'tap/web.0'])
+    const conflicts = linkConflicts(links, demo, [
       { address: 'network/lan', hostName: 'kbrec-lan', kind: 'bridge' },
       { address: 'network/a', hostName: 'kbother', kind: 'bridge' },
       { address: 'network/b', hostName: 'br-hand', kind: 'bridge' },
       { address: 'network/c', hostName: 'kbfree', kind: 'bridge' },
     ])
     assert.deepEqual(conflicts, [
-      { address: 'network/a', hostName: 'kbother', kind: 'bridge', owner: 'lab "other" (network/lan)' },
+      {
+        address: 'network/a',
+        hostName: 'kbother',
+        kind: 'bridge',
+        owner: 'lab "other" (network/lan) of state directory /var/lib/kvmctl',
+      },
       { address: 'network/b', hostName: 'br-hand', kind: 'bridge', owner: null },
     ])
+  })
+
+  it('sees a lab of the same name that another state directory keeps: not ours, and the name is taken', () => {
+    assert.equal(ownedLinks(links, { lab: 'demo', stateDir: '/srv/other' }).size, 1)
+    assert.deepEqual(labNameTakenBy(links, { lab: 'demo', stateDir: '/var/lib/kvmctl' }), {
+      stateDir: '/srv/other',
+      links: ['kbtwin-wan'],
+    })
+    assert.equal(labNameTakenBy(links, { lab: 'other', stateDir: '/var/lib/kvmctl' }), null)
   })
 })
 

@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core'
 import { downloadImages } from '../../apply/downloads.js'
 import { BaseCommand } from '../../base-command.js'
+import { checkImageCache } from '../../host/boundary.js'
 import { KvmctlError } from '../../lib/errors.js'
 
 export default class ImagePull extends BaseCommand<typeof ImagePull> {
@@ -28,6 +29,7 @@ export default class ImagePull extends BaseCommand<typeof ImagePull> {
         )
     }
     process.umask(0o077)
+    checkImageCache(topology.stateDir)
     await downloadImages(topology, wanted, this.style, (text) => process.stderr.write(text))
     if (this.flags.json)
       this.printJson({ images: wanted.map((name) => ({ name, path: topology.images[name]!.path })) })
