@@ -54,14 +54,15 @@ export async function observe(
   const firewallListed = observeFirewall(topology.lab)
   const disks = observeDisks(topology)
   const dhcp = observeDhcpServers(topology.labDir)
-  const [links, vms, capacity, firewall, unknownUsers] = await Promise.all([
+  const images = imageFiles(topology)
+  const [links, vms, capacity, firewall, unknownUsers, routes] = await Promise.all([
     linksListed,
     vmsFound.vms,
     observeCapacity(topology.stateDir),
     firewallListed,
     missingUsers(topology),
+    readRoutes(),
   ])
-  const images = imageFiles(topology)
   const shaping = await observeLabShaping(topology, links)
   const resources: Record<Address, ObservedResource> = {}
   for (const r of [...observeLinks(links, topology, { firewall, shaping, dhcp }), ...disks.resources])
@@ -74,15 +75,39 @@ export async function observe(
     const checked = withTapCheck(vm, links)
     resources[vm.address] = checked.handle.record === 'ok' ? checked : { ...checked, uses: disksAndTaps }
   }
-
   const wanted = [
     ...topology.networks
       .filter((n) => !n.external)
       .map((n) => ({ address: n.address, hostName: n.bridge, kind: 'bridge' })),
     ...topology.taps.map((t) => ({ address: t.address, hostName: t.device, kind: 'tap' })),
   ]
+  return {
+    lab: topology.lab,
+    resources,
+    conflicts: linkConflicts(links, topology, wanted),
+    problems: [
+      ...externalBridgeProblems(topology, links),
+      ...overlappingCidrs(topology, links, routes),
+      ...labNameProblems(topology, links),
+      ...images.problems,
+      ...disks.problems,
+      ...damagedDisks(disks.resources),
+      ...unknownUsers,
+      ...(await missingQdiscs(topology, shaping)),
+    ],
+    capacity,
+    downloads: images.downloads,
+    notes: [...disks.notes, ...vmsFound.notes],
+  }
+}
+
+/** An external network's bridge must exist, be a bridge, and be the host's own, not a lab's. */
+function externalBridgeProblems(
+  topology: Topology,
+  links: readonly Link[],
+): { address: Address; message: string }[] {
   const byName = new Map(links.map((l) => [l.name, l]))
-  const problems = topology.networks.flatMap((n) => {
+  return topology.networks.flatMap((n) => {
     if (!n.external) return []
     const link = byName.get(n.bridge)
     const marker = parseOwnershipMarker(link?.alias)
@@ -95,30 +120,21 @@ export async function observe(
           : null
     return message ? [{ address: n.address, message }] : []
   })
-  problems.push(...overlappingCidrs(topology, links, await readRoutes()))
+}
+
+/** The lab's name must not be another state directory's on this host (its links say so). */
+function labNameProblems(
+  topology: Topology,
+  links: readonly Link[],
+): { address: Address; message: string }[] {
   const taken = labNameTakenBy(links, topology)
-  if (taken) {
-    problems.push({
+  if (!taken) return []
+  return [
+    {
       address: `lab/${topology.lab}`,
       message: `the lab name "${topology.lab}" is taken on this host by state directory ${taken.stateDir} (its ${taken.links.join(', ')}); one lab name, one state directory: destroy it there (kvmctl destroy --lab ${topology.lab} --state-dir ${taken.stateDir}) or rename this lab`,
-    })
-  }
-  problems.push(
-    ...images.problems,
-    ...disks.problems,
-    ...damagedDisks(disks.resources),
-    ...unknownUsers,
-    ...(await missingQdiscs(topology, shaping)),
-  )
-  return {
-    lab: topology.lab,
-    resources,
-    conflicts: linkConflicts(links, topology, wanted),
-    problems,
-    capacity,
-    downloads: images.downloads,
-    notes: [...disks.notes, ...vmsFound.notes],
-  }
+    },
+  ]
 }
 
 /**

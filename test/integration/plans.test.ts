@@ -19,7 +19,7 @@ describe('saved plans, confirmation and machine output', () => {
     host
       .links()
       .filter((l) => l.ifalias?.startsWith('kvmctl:plans:'))
-      .map((l) => l.ifalias)
+      .map((l) => l.ifalias!.replace(`:${host.stateDir}`, ''))
 
   before(() => {
     host = new TestHost()
@@ -65,7 +65,7 @@ describe('saved plans, confirmation and machine output', () => {
   it('apply PLANFILE refuses a plan made before the host changed, and one made before the file changed', async () => {
     const planFile = `${host.dir}/p.plan`
     assert.equal((await host.kvmctl(['plan', '-f', file, '--out', planFile])).code, 0)
-    const wire = host.links().find((l) => l.ifalias === 'kvmctl:plans:network/wire')!
+    const wire = host.link('plans', 'network/wire')!
     host.ip('link', 'set', wire.ifname, 'mtu', '1300')
     const stale = await host.kvmctl(['apply', planFile, '-f', file, '--auto-approve'])
     assert.equal(stale.code, 1)
