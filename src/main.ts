@@ -1,4 +1,6 @@
-import { Errors, flush, run as runOclif } from '@oclif/core'
+import * as Errors from '@oclif/core/errors'
+import { flush } from '@oclif/core/flush'
+import { run as runOclif } from '@oclif/core/run'
 import { COMMANDS } from './commands/index.js'
 import { didYouMean } from './lib/suggest.js'
 

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { type ApplyOutcome, runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
 import { showSensitiveFlag, targetFlag } from './plan.js'

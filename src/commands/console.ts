@@ -1,5 +1,6 @@
 import { connect } from 'node:net'
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../base-command.js'
 import { KvmctlError } from '../lib/errors.js'
 import { vmFiles } from '../model/layout.js'

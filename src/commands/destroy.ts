@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
 import { labOnly } from '../config/index.js'

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core'
+import * as Args from '@oclif/core/args'
 import { downloadImages } from '../../apply/downloads.js'
 import { BaseCommand } from '../../base-command.js'
 import { checkImageCache } from '../../host/boundary.js'
