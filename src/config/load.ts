@@ -11,6 +11,7 @@ import {
   visit,
 } from 'yaml'
 import { type Diagnostic, KvmctlError } from '../lib/errors.js'
+import { cachedTopologyData, cacheTopologyData } from './parse-cache.js'
 
 export type KeyPath = readonly (string | number)[]
 
@@ -41,7 +42,23 @@ export async function readSourceDocument(file: string): Promise<SourceDocument> 
         : undefined
     throw new KvmctlError(`cannot read topology ${file}: ${(error as Error).message}`, hint, { cause: error })
   }
-  return parseSourceDocument(file, text)
+  const cached = cachedTopologyData(file, text)
+  if (cached !== undefined) {
+    // Positions are needed only when a diagnostic names a place: then the text is parsed.
+    let parsed: SourceDocument | undefined
+    return {
+      file,
+      data: cached,
+      syntaxErrors: [],
+      locate: (path, at) => {
+        parsed ??= parseSourceDocument(file, text)
+        return parsed.locate(path, at)
+      },
+    }
+  }
+  const source = parseSourceDocument(file, text)
+  if (source.syntaxErrors.length === 0) cacheTopologyData(file, text, source.data)
+  return source
 }
 
 /**

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { topologyFromText } from '../../src/config/index.js'
-import { parseSourceDocument } from '../../src/config/load.js'
+import { parseSourceDocument, readSourceDocument } from '../../src/config/load.js'
 import { TopologyError } from '../../src/lib/errors.js'
 import { firstHost, formatIp, parseCidr } from '../../src/lib/ipv4.js'
 import { nearest } from '../../src/lib/suggest.js'
@@ -172,6 +173,45 @@ vms:
         error.diagnostics.map((d) => `${d.line}:${d.col} ${d.path}`),
         ['4:12 vms.web.image', '5:11 vms.web.cpus'],
       )
+    }
+  })
+})
+
+describe('the parse cache', () => {
+  it("gives back what the parser made of the same text, only from a directory that is the user's own", async () => {
+    const home = mkdtempSync('/tmp/kvmctl-cache-')
+    const saved = process.env.XDG_CACHE_HOME
+    process.env.XDG_CACHE_HOME = home
+    try {
+      const file = `${home}/lab.yaml`
+      writeFileSync(file, 'name: cached\nnetworks: { lan: {} }\n')
+      assert.deepEqual((await readSourceDocument(file)).data, { name: 'cached', networks: { lan: {} } })
+      const [entry] = readdirSync(`${home}/kvmctl/topologies`)
+      const path = `${home}/kvmctl/topologies/${entry}`
+      // The entry is what is read back: planted data shows the cache is used...
+      const stored = JSON.parse(readFileSync(path, 'utf8'))
+      writeFileSync(path, JSON.stringify({ ...stored, data: { name: 'from-the-cache' } }))
+      assert.deepEqual((await readSourceDocument(file)).data, { name: 'from-the-cache' })
+      // ...for that text only,
+      writeFileSync(file, 'name: cached\nnetworks: { wan: {} }\n')
+      assert.deepEqual((await readSourceDocument(file)).data, { name: 'cached', networks: { wan: {} } })
+      // and never from a directory others may write to.
+      writeFileSync(
+        path,
+        JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), data: { name: 'planted' } }),
+      )
+      chmodSync(`${home}/kvmctl/topologies`, 0o777)
+      assert.deepEqual((await readSourceDocument(file)).data, { name: 'cached', networks: { wan: {} } })
+      // Diagnostics of cached data still have their places.
+      chmodSync(`${home}/kvmctl/topologies`, 0o700)
+      writeFileSync(file, 'name: cached\nnetworks:\n  lan: { cidr: bad }\n')
+      await readSourceDocument(file)
+      const doc = await readSourceDocument(file)
+      assert.deepEqual(doc.locate(['networks', 'lan', 'cidr']), { line: 3, col: 16 })
+    } finally {
+      if (saved === undefined) delete process.env.XDG_CACHE_HOME
+      else process.env.XDG_CACHE_HOME = saved
+      rmSync(home, { recursive: true, force: true })
     }
   })
 })
