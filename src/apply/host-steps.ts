@@ -53,7 +53,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
         await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
       }
       // dnsmasq's configuration follows the cidr, the reservations and NAT (router, DNS).
-      if (['dhcp', 'dhcp_hosts', 'cidr', 'nat'].some((f) => changed.has(f))) {
+      if (['dhcp', 'dhcp_hosts', 'dns', 'cidr', 'nat'].some((f) => changed.has(f))) {
         if (network.dhcp) await startDhcp(ctx.topology.lab, ctx.topology.labDir, network)
         else await removeDhcp(ctx.topology.labDir, network.name)
       }

@@ -63,14 +63,14 @@ export function resolveTopology(
     images[name] = resolveImage(name, image, fromFile, resolvePath(stateDir))
   }
 
-  // DHCP reservations: every NIC with an ip, by network, sorted by MAC.
-  const reservations = new Map<string, { mac: string; ip: string }[]>()
+  // What each network's dnsmasq knows of its NICs: fixed ips, and the VM's name on its first NIC there.
+  const dhcpHosts = new Map<string, Network['dhcpHosts'][number][]>()
   for (const [vm, spec] of Object.entries(raw.vms ?? {})) {
     for (const [index, nic] of (spec.nics ?? []).entries()) {
-      if (!nic.ip) continue
-      const list = reservations.get(nic.network) ?? []
-      list.push({ mac: nicMac(lab, vm, index, nic), ip: nic.ip })
-      reservations.set(nic.network, list)
+      const list = dhcpHosts.get(nic.network) ?? []
+      const named = (spec.nics ?? []).findIndex((n) => n.network === nic.network) === index
+      list.push({ mac: nicMac(lab, vm, index, nic), ip: nic.ip ?? null, name: named ? vm : null })
+      dhcpHosts.set(nic.network, list)
     }
   }
 
@@ -85,7 +85,8 @@ export function resolveTopology(
       cidr: cidr ? formatCidr(cidr) : null,
       hostAddress: cidr ? `${formatIp(firstHost(cidr))}/${cidr.prefix}` : null,
       dhcp: network.dhcp ?? false,
-      dhcpHosts: network.dhcp ? (reservations.get(name) ?? []).sort((a, b) => (a.mac < b.mac ? -1 : 1)) : [],
+      dhcpHosts: network.dhcp ? (dhcpHosts.get(name) ?? []).sort((a, b) => (a.mac < b.mac ? -1 : 1)) : [],
+      domain: `${lab}.internal`,
       dhcpRange: cidr && network.dhcp ? dhcpRange(cidr) : null,
       nat: network.nat ?? false,
       mtu: network.external ? null : (network.mtu ?? DEFAULTS.mtu),

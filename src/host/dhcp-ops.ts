@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs'
 import { chmod, readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import { cidrSize, parseCidr } from '../lib/ipv4.js'
 import { dhcpFiles } from '../model/layout.js'
-import type { Network } from '../model/types.js'
+import type { Network, NetworkFields } from '../model/types.js'
+import { dhcpHostText } from '../plan/fields.js'
 import { run } from './exec.js'
 import { isOurProcess, readPidFile, waitForExit } from './process.js'
+import { hostResolvers } from './resolvers.js'
 import { writeFileAtomic } from './state.js'
 
 /** How a dnsmasq of ours shows in /proc/PID/cmdline. */
@@ -19,23 +21,39 @@ function netmask(prefix: number): string {
  * dnsmasq's configuration: DHCP on this bridge only, a reservation per NIC with an ip, the
  * dynamic range, and (for NAT networks) the host as router and DNS server.
  */
-export function dnsmasqConfig(lab: string, network: Network, files: ReturnType<typeof dhcpFiles>): string {
+export function dnsmasqConfig(
+  lab: string,
+  network: Network,
+  files: ReturnType<typeof dhcpFiles>,
+  upstreams: readonly string[],
+): string {
   const cidr = parseCidr(network.cidr!)!
   const host = network.hostAddress!.split('/')[0]!
+  // NAT networks reach the outside, so their DNS forwards what is not the lab's; other networks'
+  // DNS answers the lab's names alone (`server=/#/`: every other name is unknown).
+  const forward = network.nat && upstreams.length > 0
   const lines = [
     `# kvmctl: lab ${lab}, ${network.address}. Written by kvmctl; changes are overwritten.`,
+    `# kvmctl-dns: ${network.nat ? 'lab names, forwards the rest' : 'lab names'}`,
     `interface=${network.bridge}`,
     'bind-interfaces',
     'except-interface=lo',
-    // DNS only where the guests can use it: NAT networks, which reach the outside.
-    network.nat ? `listen-address=${host}` : 'port=0',
+    `listen-address=${host}`,
     'no-resolv',
     'no-hosts',
+    `domain=${network.domain}`,
+    `local=/${network.domain}/`,
+    ...(forward ? upstreams.map((server) => `server=${server}`) : ['server=/#/']),
     'dhcp-authoritative',
     `dhcp-range=${network.dhcpRange![0]},${network.dhcpRange![1]},${netmask(cidr.prefix)},1h`,
-    ...network.dhcpHosts.map((h) => `dhcp-host=${h.mac},${h.ip}`),
+    ...network.dhcpHosts.map((h) => `dhcp-host=${dhcpHostText(h).replace('=', ',')}`),
+    // A VM with a fixed ip has its name in DNS from the start (dnsmasq names a reservation only
+    // once it is leased, and a guest with a static address never asks for one).
+    ...network.dhcpHosts.flatMap((h) =>
+      h.ip && h.name ? [`host-record=${h.name},${h.name}.${network.domain},${h.ip}`] : [],
+    ),
     network.nat ? `dhcp-option=option:router,${host}` : 'dhcp-option=option:router',
-    ...(network.nat ? [`dhcp-option=option:dns-server,${host}`, 'server=/#/'] : []),
+    `dhcp-option=option:dns-server,${host}`,
     `dhcp-leasefile=${files.leases}`,
     `pid-file=${files.pid}`,
     `log-facility=${files.log}`,
@@ -49,7 +67,7 @@ export function dnsmasqConfig(lab: string, network: Network, files: ReturnType<t
 export async function startDhcp(lab: string, labDir: string, network: Network): Promise<void> {
   const files = dhcpFiles(labDir, network.name)
   await stopDhcp(labDir, network.name)
-  await writeFileAtomic(files.conf, dnsmasqConfig(lab, network, files))
+  await writeFileAtomic(files.conf, dnsmasqConfig(lab, network, files, hostResolvers().servers))
   // dnsmasq makes its files readable by all: the lease file and the log, made here first, keep
   // the owner's mode; the pid file, which it writes anew, is made so once it runs.
   for (const file of [files.leases, files.log]) {
@@ -79,8 +97,14 @@ export async function removeDhcp(labDir: string, network: string): Promise<void>
   await rmdir(files.dir).catch(() => {})
 }
 
-/** What the running dnsmasq serves: null when none runs, else its reservations. Small local reads, done here. */
-export function observeDhcp(labDir: string, network: string): string[] | null {
+/**
+ * What the running dnsmasq serves, from the configuration it was started with: null when none
+ * runs, else its host entries and what its DNS answers. Small local reads, done here.
+ */
+export function observeDhcp(
+  labDir: string,
+  network: string,
+): { hosts: string[]; dns: NetworkFields['dns'] } | null {
   const files = dhcpFiles(labDir, network)
   const pid = readPidFile(files.pid)
   if (pid === null || !isOurProcess(pid, dhcpMarker(files.conf))) return null
@@ -88,7 +112,11 @@ export function observeDhcp(labDir: string, network: string): string[] | null {
   try {
     conf = readFileSync(files.conf, 'utf8')
   } catch {}
-  return [...conf.matchAll(/^dhcp-host=([^,\n]+),([^\n]+)$/gm)].map((m) => `${m[1]}=${m[2]}`)
+  const dns = /^# kvmctl-dns: (.+)$/m.exec(conf)?.[1]
+  return {
+    hosts: [...conf.matchAll(/^dhcp-host=([^,\n]+),([^\n]+)$/gm)].map((m) => `${m[1]}=${m[2]}`),
+    dns: dns === 'lab names' || dns === 'lab names, forwards the rest' ? dns : null,
+  }
 }
 
 export interface Lease {

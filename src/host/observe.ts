@@ -27,6 +27,7 @@ import { describeOwner, type Link, labNameTakenBy, linkConflicts, listLinks, own
 import { isOurProcess, labQemus, readPidFile } from './process.js'
 import { type DiskFileInfo, readDiskFileOrNull } from './qcow2.js'
 import { qmpCommand } from './qmp.js'
+import { hostResolvers } from './resolvers.js'
 import { kernelHasQdisc, observeShaping } from './shaping-ops.js'
 import {
   type DiskRecord,
@@ -98,6 +99,7 @@ export async function observe(
     capacity,
     downloads: images.downloads,
     notes: [...disks.notes, ...vmsFound.notes],
+    resolvers: topology.networks.some((n) => n.nat && n.dhcp) ? hostResolvers() : null,
   }
 }
 
@@ -268,10 +270,10 @@ async function missingUsers(topology: Topology): Promise<{ address: Address; mes
 interface Services {
   readonly firewall: Set<string> | null
   readonly shaping: Map<string, { rate: string | null; netem: string | null }>
-  readonly dhcp: Map<string, string[] | null>
+  readonly dhcp: Map<string, ReturnType<typeof observeDhcp>>
 }
 
-function observeDhcpServers(labDir: string): Map<string, string[] | null> {
+function observeDhcpServers(labDir: string): Services['dhcp'] {
   const networks = listDir(labDir).flatMap((d) =>
     resourceOfDir(d)?.kind === 'network' ? [resourceOfDir(d)!.name] : [],
   )
@@ -339,7 +341,8 @@ function observeLinks(links: readonly Link[], owner: LabOwner, services: Service
           bridge: link.name,
           cidr: cidr ? formatCidr(cidr) : null,
           dhcp: (services.dhcp.get(parsed.name) ?? null) !== null,
-          dhcp_hosts: services.dhcp.get(parsed.name) ?? null,
+          dhcp_hosts: services.dhcp.get(parsed.name)?.hosts ?? null,
+          dns: services.dhcp.get(parsed.name)?.dns ?? null,
           nat: services.firewall?.has(ruleComment(lab, address, 'nat')) ?? false,
           isolated: services.firewall?.has(ruleComment(lab, address, 'isolated')) ?? false,
           mtu: link.mtu,

@@ -24,6 +24,8 @@ export type NetworkFields = {
   readonly cidr: string | null
   readonly dhcp: boolean
   readonly dhcp_hosts: readonly string[] | null
+  /** What the network's DNS answers: the lab's names only, or those and the rest forwarded. */
+  readonly dns: 'lab names' | 'lab names, forwards the rest' | null
   readonly nat: boolean
   readonly isolated: boolean
   readonly mtu: number | null
@@ -81,8 +83,18 @@ export interface Network {
   /** The bridge's own address with prefix, the first host of the cidr. */
   readonly hostAddress: string | null
   readonly dhcp: boolean
-  /** Reservations: every NIC on this network with an ip, sorted by MAC. */
-  readonly dhcpHosts: readonly { readonly mac: string; readonly ip: string }[]
+  /**
+   * What the network's dnsmasq knows of each NIC on it, sorted by MAC: its fixed ip (a
+   * reservation) if it has one, and the VM's name, which its DNS answers (on the VM's first NIC
+   * on the network; null on the others).
+   */
+  readonly dhcpHosts: readonly {
+    readonly mac: string
+    readonly ip: string | null
+    readonly name: string | null
+  }[]
+  /** The DNS domain of the lab's names: `web.<lab>.internal`. */
+  readonly domain: string
   /** The dynamic range: the upper half of the cidr, below the broadcast address. */
   readonly dhcpRange: readonly [string, string] | null
   readonly nat: boolean

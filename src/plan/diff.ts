@@ -123,6 +123,21 @@ function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly
         `${action.address}: cloud-init runs again in the guest on this restart (the seed's instance-id follows its content).`,
       )
   }
+  for (const action of actions) {
+    const network = action.desired?.type === 'network' ? action.desired : null
+    if (
+      !network?.nat ||
+      !network.dhcp ||
+      !action.changes.some((c) => c.field === 'dns' || c.field === 'dhcp')
+    )
+      continue
+    const resolvers = snapshot.resolvers
+    notes.push(
+      resolvers && resolvers.servers.length > 0
+        ? `${action.address}: DNS answers the lab's names (VM, VM.${network.domain}) and forwards other names to ${resolvers.servers.join(', ')} (from ${resolvers.source}).`
+        : `${action.address}: DNS answers the lab's names only: this host names no resolver${resolvers ? ` in ${resolvers.source}` : ''} to forward other names to.`,
+    )
+  }
   if (actions.some((a) => a.changes.some((c) => c.field === 'nat' && c.after === true)))
     notes.push('NAT turns on IPv4 forwarding on this host (net.ipv4.ip_forward=1), and leaves it on.')
   return notes

@@ -1,7 +1,7 @@
 import { cloudInitText } from '../cloud-init/documents.js'
 import { formatMiB, formatSize } from '../lib/units.js'
 import { parseAddress } from '../model/address.js'
-import type { FieldsOf, Resource, ResourceType } from '../model/types.js'
+import type { FieldsOf, Network, Resource, ResourceType } from '../model/types.js'
 import type { Effect } from './types.js'
 
 /**
@@ -16,6 +16,7 @@ export const FIELD_EFFECTS: { readonly [T in ResourceType]: Readonly<Record<keyo
     cidr: 'in-place',
     dhcp: 'in-place',
     dhcp_hosts: 'in-place',
+    dns: 'in-place',
     nat: 'in-place',
     isolated: 'in-place',
     mtu: 'in-place',
@@ -54,7 +55,8 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
         bridge: resource.bridge,
         cidr: resource.cidr,
         dhcp: resource.dhcp,
-        dhcp_hosts: resource.dhcp ? resource.dhcpHosts.map((h) => `${h.mac}=${h.ip}`) : null,
+        dhcp_hosts: resource.dhcp ? resource.dhcpHosts.map(dhcpHostText) : null,
+        dns: resource.dhcp ? (resource.nat ? 'lab names, forwards the rest' : 'lab names') : null,
         nat: resource.nat,
         // The lab's firewall keeps every managed network's traffic on its bridge, but for NAT.
         isolated: true,
@@ -103,4 +105,9 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
           : null,
       }
   }
+}
+
+/** How a dnsmasq host entry is compared: `MAC=IP,NAME`, `MAC=NAME` or `MAC=IP` (as its config line). */
+export function dhcpHostText(host: Network['dhcpHosts'][number]): string {
+  return `${host.mac}=${[host.ip, host.name].filter((v) => v !== null).join(',')}`
 }

@@ -11,12 +11,13 @@ export interface CliResult {
   readonly stderr: string
 }
 
-/** Runs the real kvmctl binary, optionally inside a network namespace. */
+/** Runs the real kvmctl binary (the checkout's, or `bin`), optionally inside a network namespace. */
 export function kvmctl(
   args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string>; netns?: string; input?: string } = {},
+  options: { cwd?: string; env?: Record<string, string>; netns?: string; input?: string; bin?: string } = {},
 ): Promise<CliResult> {
-  const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, BIN, ...args] : [BIN, ...args]
+  const bin = options.bin ?? BIN
+  const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, bin, ...args] : [bin, ...args]
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: options.cwd ?? ROOT,

@@ -245,7 +245,8 @@ describe('networks: DHCP, NAT, isolation, shaping, external bridges', () => {
     assert.match(plan.stdout, /Plan: 0 to create, 1 to update, 0 to restart/)
     assert.equal((await host.kvmctl(['apply', '-f', nets, '--auto-approve'])).code, 0)
     const conf = readFileSync(`${host.stateDir}/nets/net-lan/dnsmasq.conf`, 'utf8')
-    assert.match(conf, /^dhcp-host=[0-9a-f:]+,10\.60\.0\.20$/m)
+    assert.match(conf, /^dhcp-host=[0-9a-f:]+,10\.60\.0\.20,dynamic$/m)
+    assert.match(conf, /^host-record=dynamic,dynamic\.nets\.internal,10\.60\.0\.20$/m)
     assert.equal((await host.kvmctl(['plan', '-f', nets, '--detailed-exitcode'])).code, 0)
   })
 

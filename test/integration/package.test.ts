@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type CliResult, ROOT } from '../helpers/cli.js'
+import { type CliResult, ROOT, kvmctl as run } from '../helpers/cli.js'
 import { TestHost } from '../helpers/host.js'
 
 /** Every file under `dir` with its mode and a hash of its content. */
@@ -54,24 +54,12 @@ describe('the npm package, installed as a user would', () => {
 
   /** The installed kvmctl, in the test's network namespace, run from a directory outside the checkout. */
   const kvmctl = (args: string[], input = '', inNetns = true): Promise<CliResult> =>
-    new Promise((resolve, reject) => {
-      const argv = [`${prefix}/bin/kvmctl`, ...args]
-      const child = spawn(
-        inNetns ? 'ip' : argv[0]!,
-        inNetns ? ['netns', 'exec', host.netns, ...argv] : argv.slice(1),
-        {
-          cwd: work,
-          env: { ...process.env, NO_COLOR: '1', KVMCTL_STATE_DIR: host.stateDir },
-          stdio: ['pipe', 'pipe', 'pipe'],
-        },
-      )
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (d) => (stdout += d))
-      child.stderr.on('data', (d) => (stderr += d))
-      child.on('error', reject)
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
-      child.stdin.end(input)
+    run(args, {
+      bin: `${prefix}/bin/kvmctl`,
+      cwd: work,
+      env: { KVMCTL_STATE_DIR: host.stateDir },
+      input,
+      ...(inNetns ? { netns: host.netns } : {}),
     })
 
   it('ships what runs, the schema, the docs and the examples, and no built guest', () => {
