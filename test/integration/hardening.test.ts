@@ -56,7 +56,13 @@ describe('hardening: records, symlinks, ownership, saved plans, file references,
     const record = `${host.stateDir}/vault/disks/data.json`
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0xab 0 1M', disk], { stdio: 'ignore' })
     const bytes = sha256(disk)
-    for (const damage of [() => rmSync(record), () => writeFileSync(record, '{"address": "disk/da')]) {
+    const damages = [
+      () => rmSync(record),
+      () => writeFileSync(record, '{"address": "disk/da'),
+      // A record of the wrong shape (it crashed kvmctl before: address.indexOf is not a function).
+      () => writeFileSync(record, '{"address": 5, "format": "qcow2", "protect": "yes", "image": null}'),
+    ]
+    for (const damage of damages) {
       damage()
       const plan = await host.kvmctl(['plan', '-f', file, '--detailed-exitcode'])
       assert.equal(plan.code, 2, plan.stderr)

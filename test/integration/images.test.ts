@@ -100,6 +100,21 @@ describe('images: a verified download cache, online grow, readiness that never c
     assert.equal(existsSync(`${host.stateDir}/bad/disks`), false)
   })
 
+  it("stops a download larger than the image's max_size, before any VM starts, and keeps nothing of it", async () => {
+    const file = host.topology(
+      'big.yaml',
+      lab('big', sha256).replace(`sha256: "${sha256}"`, `sha256: "${sha256}"\n    max_size: 64K`),
+    )
+    const result = await host.kvmctl(['apply', '-f', file, '--auto-approve'])
+    assert.equal(result.code, 1, result.stderr)
+    assert.match(
+      result.stderr,
+      /image\/cloud: .* is larger than its max_size \(64K\); the download was stopped/,
+    )
+    assert.deepEqual(qemuPids(), [])
+    assert.deepEqual(readdirSync(cache()), [], 'no file and no partial in the cache')
+  })
+
   it('does not mistake a killed download for a complete one, and resumes it', async () => {
     const file = host.topology('one.yaml', lab('one', sha256))
     writeFileSync(control, JSON.stringify({ stallAfter: 65536 }))
