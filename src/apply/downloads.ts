@@ -7,7 +7,7 @@ const MIB = 1024 * 1024
 
 /**
  * Downloads the images the plan announced, one after another, before any step runs: a wrong
- * sha256 then stops apply before anything on the host changed. On a terminal a progress bar,
+ * digest then stops apply before anything on the host changed. On a terminal a progress bar,
  * elsewhere a line at the start and one at the end.
  */
 export async function downloadImages(
@@ -36,7 +36,7 @@ export async function downloadImages(
     const what =
       outcome === 'cached'
         ? 'downloaded meanwhile by another kvmctl'
-        : `${((await stat(image.path!)).size / MIB).toFixed(1)} MiB in ${seconds} s, sha256 verified`
+        : `${((await stat(image.path!)).size / MIB).toFixed(1)} MiB in ${seconds} s, ${image.digest!.split(':')[0]} verified`
     write(`${tty ? '\r\x1b[2K' : ''}image/${name}: ${style.green('ready')} (${what})\n`)
   }
 }

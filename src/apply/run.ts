@@ -1,6 +1,7 @@
 import { readFile, rm, rmdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline/promises'
 import type { ChalkInstance } from 'chalk'
+import { settleImages } from '../config/resolve.js'
 import { probeCapabilities } from '../host/accel.js'
 import { lockLab } from '../host/lock.js'
 import { observe } from '../host/observe.js'
@@ -49,13 +50,15 @@ export interface ApplyOutcome {
  * confirm, carry out with progress, and wait for readiness. Throws when anything failed.
  */
 export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
-  const { topology, style, say } = options
+  const { style, say } = options
   // Sockets, logs, disks and records: readable by their owner only.
   process.umask(0o077)
-  const lock = await lockLab(topology.lab, options.lockTimeout)
+  const lock = await lockLab(options.topology.lab, options.lockTimeout)
   try {
-    sweepTemporaries(topology.labDir)
-    const snapshot = await observe(topology, { everyQemu: options.destroy })
+    sweepTemporaries(options.topology.labDir)
+    const snapshot = await observe(options.topology, { everyQemu: options.destroy })
+    // Images with checksums have their digests from their SUMS files, observed with the host.
+    const topology = settleImages(options.topology, snapshot.digests)
     const plan = options.planFile
       ? await savedPlan(options.planFile, topology, snapshot)
       : diff(topology, snapshot, { targets: options.targets, destroy: options.destroy })

@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../base-command.js'
+import { settleImages } from '../config/resolve.js'
 import { observe } from '../host/observe.js'
 import { writeFileAtomic } from '../host/state.js'
 import { KvmctlError } from '../lib/errors.js'
@@ -39,8 +40,11 @@ export default class Plan extends BaseCommand<typeof Plan> {
 
   async run(): Promise<void> {
     const { out, target, capacity } = this.flags
-    const topology = await this.topology()
-    const made = diff(topology, await observe(topology), { targets: target })
+    const loaded = await this.topology()
+    const snapshot = await observe(loaded)
+    // Images with checksums have their digests from their SUMS files, observed with the host.
+    const topology = settleImages(loaded, snapshot.digests)
+    const made = diff(topology, snapshot, { targets: target })
     const plan = this.flags['show-sensitive'] ? made : redactPlan(made, topology)
     if (capacity === 'error' && plan.warnings.length > 0) {
       throw new KvmctlError(

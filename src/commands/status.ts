@@ -1,5 +1,6 @@
 import { isReady, notYetReady, probeOnce } from '../apply/ready.js'
 import { BaseCommand } from '../base-command.js'
+import { settleImages } from '../config/resolve.js'
 import { labLeases, vmAddresses } from '../host/addresses.js'
 import { observe } from '../host/observe.js'
 import { PlanError } from '../lib/errors.js'
@@ -23,8 +24,9 @@ export default class Status extends BaseCommand<typeof Status> {
   static override flags = { 'show-sensitive': showSensitiveFlag }
 
   async run(): Promise<void> {
-    const topology = await this.topology()
-    const snapshot = await observe(topology)
+    const loaded = await this.topology()
+    const snapshot = await observe(loaded)
+    const topology = settleImages(loaded, snapshot.digests)
     const found = snapshot.resources
     let drift: { address: string; action: string; changes: string[] }[] = []
     let problems: string[] = []

@@ -7,6 +7,8 @@ export interface RawImage {
   path?: string
   url?: string
   sha256?: string
+  sha512?: string
+  checksums?: string
   max_size?: number | string
 }
 

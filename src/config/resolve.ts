@@ -243,19 +243,21 @@ function resolveImage(
   fromFile: (p: string) => string,
   stateDir: string,
 ): Image {
+  const digest = image.sha256
+    ? `sha256:${image.sha256.toLowerCase()}`
+    : image.sha512
+      ? `sha512:${image.sha512.toLowerCase()}`
+      : null
   return {
     name,
     kernel: image.kernel ? fromFile(image.kernel) : null,
     initrd: image.initrd ? fromFile(image.initrd) : null,
     cmdline: image.cmdline ?? null,
     // A downloaded image lives in the host's content-addressed cache, shared by every lab.
-    path: image.path
-      ? fromFile(image.path)
-      : image.sha256
-        ? imageFiles(stateDir, image.sha256.toLowerCase()).path
-        : null,
+    path: image.path ? fromFile(image.path) : digest ? imageFiles(stateDir, digestHex(digest)).path : null,
     url: image.url ?? null,
-    sha256: image.sha256?.toLowerCase() ?? null,
+    digest,
+    checksums: image.checksums ?? null,
     maxSizeBytes: parseSize(image.max_size ?? DEFAULTS.maxDownload)!,
   }
 }
@@ -276,11 +278,39 @@ function bootDisk(
     path: diskFiles(labDir, name, 'qcow2').image,
     format: 'qcow2',
     // An overlay without disk_size keeps its image's size, known only on the host.
-    sizeBytes: size !== undefined ? parseSize(size)! : image.path ? 0 : parseSize(DEFAULTS.blankBootDisk)!,
+    sizeBytes:
+      size !== undefined
+        ? parseSize(size)!
+        : image.path || image.url
+          ? 0
+          : parseSize(DEFAULTS.blankBootDisk)!,
     protect: false,
     vm: vmName,
     image: image.name,
     backingFile: image.path,
     backingFormat: null,
   }
+}
+
+/** The hexadecimal digest of `sha256:HEX` or `sha512:HEX`: the image's name in the cache. */
+export const digestHex = (digest: string): string => digest.slice(digest.indexOf(':') + 1)
+
+/**
+ * The topology with the digests that images with `checksums` got from their SUMS files (observed
+ * on the host): their place in the image cache, and the boot disks made on them. Pure.
+ */
+export function settleImages(topology: Topology, digests: Readonly<Record<string, string>> = {}): Topology {
+  const pending = Object.values(topology.images).filter((i) => i.checksums && !i.digest && digests[i.name])
+  if (pending.length === 0) return topology
+  const images = { ...topology.images }
+  for (const image of pending) {
+    const digest = digests[image.name]!
+    images[image.name] = { ...image, digest, path: imageFiles(topology.stateDir, digestHex(digest)).path }
+  }
+  const disks = topology.disks.map((d) =>
+    d.image && images[d.image] !== topology.images[d.image]
+      ? { ...d, backingFile: images[d.image]!.path }
+      : d,
+  )
+  return { ...topology, images, disks }
 }

@@ -150,10 +150,16 @@ function checkImage(name: string, image: Record<string, unknown>, problem: Repor
   if (!has('kernel') && !has('path') && !has('url')) {
     problem(at(), `image "${name}" needs a kernel, a path or a url + sha256`, 'key')
   }
-  if (has('url') && !has('sha256')) {
-    problem(at('url'), 'a url needs a sha256 next to it: kvmctl never uses a download it cannot verify')
+  const digests = ['sha256', 'sha512', 'checksums'].filter(has)
+  if (has('url') && digests.length === 0) {
+    problem(
+      at('url'),
+      'a url needs a sha256, a sha512 or a checksums url next to it: kvmctl never uses a download it cannot verify',
+    )
   }
-  if (has('sha256') && !has('url')) problem(at('sha256'), 'sha256 goes with url')
+  if (digests.length > 1)
+    problem(at(digests[1]!), `${digests.join(' and ')}: give one way to verify the download`)
+  for (const key of digests) if (!has('url')) problem(at(key), `${key} goes with url`)
   if (has('max_size') && !has('url')) problem(at('max_size'), 'max_size goes with url: it caps the download')
   checkSize(image.max_size, at('max_size'), problem)
   if (has('url') && has('path')) problem(at('path'), 'an image has a path or a url, not both')

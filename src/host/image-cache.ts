@@ -10,10 +10,12 @@ import { lockImage } from './lock.js'
 import { exists } from './state.js'
 
 /**
- * The image cache: `<state-dir>/images/<sha256>`, shared by every lab on the host. A file
- * there is complete and verified: a download goes to `<sha256>.partial` (resumed from where it
+ * The image cache: `<state-dir>/images/<digest>` (its sha256 or sha512 in hexadecimal), shared
+ * by every lab on the host. A file there is complete and verified: a download goes to
+ * `<digest>.partial` (resumed from where it
  * stopped when the server allows ranges), is hashed, and only renamed into place when its
- * sha256 is the one the topology gives. A lock per image makes parallel jobs download once.
+ * digest is the one the topology (or its SUMS file) gives. A lock per image makes parallel jobs
+ * download once.
  */
 
 /** How long a second kvmctl waits for another one's download of the same image. */
@@ -38,17 +40,19 @@ export async function ensureImage(image: Image, progress?: ProgressReport): Prom
     if (await exists(path)) return 'cached'
     await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     const partial = `${path}.partial`
-    let hash = await download(image, partial, progress)
-    if (hash.actual !== image.sha256 && hash.resumed) {
+    const [algorithm, wanted] = image.digest!.split(':') as [string, string]
+    let hash = await download(image, partial, algorithm, progress)
+    if (hash.actual !== wanted && hash.resumed) {
       // The part kept from an earlier try may not belong to this file: once more, from zero.
       await rm(partial, { force: true })
-      hash = await download(image, partial, progress)
+      hash = await download(image, partial, algorithm, progress)
     }
-    if (hash.actual !== image.sha256) {
+    if (hash.actual !== wanted) {
       await rm(partial, { force: true })
+      const from = image.checksums ? `as ${image.checksums} says` : 'as the topology says'
       throw new KvmctlError(
-        `image/${image.name}: the file at ${image.url} has sha256 ${hash.actual}, not ${image.sha256} as the topology says; it was deleted and nothing was started`,
-        'check the url and the sha256 in the topology: kvmctl never uses an image that does not match',
+        `image/${image.name}: the file at ${image.url} has ${algorithm} ${hash.actual}, not ${wanted} ${from}; it was deleted and nothing was started`,
+        `check the url and the ${image.checksums ? 'checksums file' : algorithm} in the topology: kvmctl never uses an image that does not match`,
       )
     }
     await chmod(partial, 0o444)
@@ -61,15 +65,16 @@ export async function ensureImage(image: Image, progress?: ProgressReport): Prom
 
 /**
  * Downloads `url` into `partial`, continuing a partial file when there is one and the server
- * allows it, and returns the sha256 of the whole file.
+ * allows it, and returns the digest (sha256 or sha512) of the whole file.
  */
 async function download(
   image: Image,
   partial: string,
+  algorithm: string,
   progress?: ProgressReport,
 ): Promise<{ actual: string; resumed: boolean }> {
   const url = image.url!
-  const hash = createHash('sha256')
+  const hash = createHash(algorithm)
   const kept = (await stat(partial).catch(() => null))?.size ?? 0
   if (kept > 0) await hashFile(partial, hash)
   const stalled = new AbortController()
@@ -86,7 +91,7 @@ async function download(
   const file = await open(partial, source.from > 0 ? 'a' : 'w', 0o600)
   let received = source.from
   // A server that ignored the range sends the whole file: hash it from its start.
-  const fresh = source.from === 0 && kept > 0 ? createHash('sha256') : hash
+  const fresh = source.from === 0 && kept > 0 ? createHash(algorithm) : hash
   try {
     for await (const chunk of source.body) {
       const bytes = chunk as Uint8Array

@@ -5,7 +5,8 @@ import { readDiskFileOrNull } from './qcow2.js'
 import { listDir } from './state.js'
 
 export interface CachedImage {
-  readonly sha256: string
+  /** `sha256:HEX` or `sha512:HEX`: the file's name in the cache says which. */
+  readonly digest: string
   readonly path: string
   readonly bytes: number
   readonly downloaded: string
@@ -13,21 +14,22 @@ export interface CachedImage {
   readonly usedBy: readonly string[]
 }
 
-const SHA256 = /^[0-9a-f]{64}$/
+/** A cache entry's name: a sha256 or a sha512 in hexadecimal. */
+const DIGEST = /^[0-9a-f]{64}(?:[0-9a-f]{64})?$/
 
 /** The cache's complete images, each with the disks of any lab on this host that use it. */
 export async function listCachedImages(stateDir: string): Promise<CachedImage[]> {
   const dir = imageCacheDir(stateDir)
   const users = await backingFileUsers(stateDir)
   const entries = listDir(dir)
-    .filter((f) => SHA256.test(f))
+    .filter((f) => DIGEST.test(f))
     .sort()
   return Promise.all(
-    entries.map(async (sha256) => {
-      const path = `${dir}/${sha256}`
+    entries.map(async (hex) => {
+      const path = `${dir}/${hex}`
       const info = await stat(path)
       return {
-        sha256,
+        digest: `${hex.length === 128 ? 'sha512' : 'sha256'}:${hex}`,
         path,
         bytes: info.size,
         downloaded: info.mtime.toISOString(),
@@ -69,7 +71,7 @@ export async function pruneImages(stateDir: string, dryRun: boolean): Promise<st
   }
   for (const file of listDir(dir)) {
     const sha = file.replace(/\.partial$/, '')
-    if (!file.endsWith('.partial') || !SHA256.test(sha)) continue
+    if (!file.endsWith('.partial') || !DIGEST.test(sha)) continue
     if (await imageLocked(`${dir}/${sha}`)) continue
     if (!dryRun) await rm(`${dir}/${file}`, { force: true })
     removed.push(`${dir}/${file}`)

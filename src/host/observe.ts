@@ -3,6 +3,7 @@ import { readFile, statfs } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { settleImages } from '../config/resolve.js'
 import { unreadableByInvoker } from '../lib/invoker.js'
 import { contains, formatCidr, formatIp, parseCidr } from '../lib/ipv4.js'
 import { formatSize } from '../lib/units.js'
@@ -20,6 +21,7 @@ import { type LabOwner, parseOwnershipMarker } from '../model/names.js'
 import type { HostCapacity, HostSnapshot, Observed, ObservedResource } from '../model/snapshot.js'
 import type { Address, Tap, Topology, VmFields } from '../model/types.js'
 import { checkStateDir } from './boundary.js'
+import { imageDigests } from './checksums.js'
 import { observeDhcp } from './dhcp-ops.js'
 import { run } from './exec.js'
 import { observeFirewall, ruleComment } from './firewall-ops.js'
@@ -55,15 +57,16 @@ export async function observe(
   const firewallListed = observeFirewall(topology.lab)
   const disks = observeDisks(topology)
   const dhcp = observeDhcpServers(topology.labDir)
-  const images = imageFiles(topology)
-  const [links, vms, capacity, firewall, unknownUsers, routes] = await Promise.all([
+  const [links, vms, capacity, firewall, unknownUsers, routes, sums] = await Promise.all([
     linksListed,
     vmsFound.vms,
     observeCapacity(topology.stateDir),
     firewallListed,
     missingUsers(topology),
     readRoutes(),
+    imageDigests(topology),
   ])
+  const images = imageFiles(settleImages(topology, sums.digests))
   const shaping = await observeLabShaping(topology, links)
   const resources: Record<Address, ObservedResource> = {}
   for (const r of [...observeLinks(links, topology, { firewall, shaping, dhcp }), ...disks.resources])
@@ -90,6 +93,7 @@ export async function observe(
       ...externalBridgeProblems(topology, links),
       ...overlappingCidrs(topology, links, routes),
       ...labNameProblems(topology, links),
+      ...sums.problems,
       ...images.problems,
       ...disks.problems,
       ...damagedDisks(disks.resources),
@@ -98,6 +102,7 @@ export async function observe(
     ],
     capacity,
     downloads: images.downloads,
+    digests: sums.digests,
     notes: [...disks.notes, ...vmsFound.notes],
     resolvers: topology.networks.some((n) => n.nat && n.dhcp) ? hostResolvers() : null,
   }
@@ -153,7 +158,7 @@ function imageFiles(topology: Topology): {
   const downloads: string[] = []
   for (const image of images) {
     const address = `image/${image.name}`
-    if (image.url !== null && !existsSync(image.path!)) {
+    if (image.url !== null && image.path !== null && !existsSync(image.path)) {
       downloads.push(image.name)
       const source = image.url.startsWith('file://') ? fileURLToPath(image.url) : null
       const why =

@@ -16,6 +16,8 @@ export interface HostSnapshot {
   readonly capacity: HostCapacity | null
   /** Images with a url that are not in the image cache yet: apply downloads them first. */
   readonly downloads?: readonly string[]
+  /** The digests images with `checksums` got from their SUMS files, by image name. */
+  readonly digests?: Readonly<Record<string, string>>
   /** The host's resolvers, which NAT networks' DNS forwards to, and the file they are from. */
   readonly resolvers?: { readonly servers: readonly string[]; readonly source: string } | null
   /** What a person should know about what was found (a record lost and a disk adopted...). */

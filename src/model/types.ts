@@ -203,7 +203,13 @@ export interface Image {
   readonly cmdline: string | null
   readonly path: string | null
   readonly url: string | null
-  readonly sha256: string | null
+  /**
+   * What a url image's file must hash to, as `sha256:HEX` or `sha512:HEX`: from the topology,
+   * or, for an image with `checksums`, from its SUMS file once observed (null until then).
+   */
+  readonly digest: string | null
+  /** The url of the SHA256SUMS or SHA512SUMS file that gives the digest. */
+  readonly checksums: string | null
   /** A url image's download stops past this many bytes. */
   readonly maxSizeBytes: number
 }

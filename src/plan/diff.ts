@@ -110,7 +110,7 @@ function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly
   for (const name of snapshot.downloads ?? []) {
     const image = topology.images[name]!
     notes.push(
-      `image/${name} is downloaded first from ${image.url} into the image cache, and used only if its sha256 is ${image.sha256}.`,
+      `image/${name} is downloaded first from ${image.url} into the image cache, and used only if its ${image.digest?.replace(':', ' is ')}${image.checksums ? ` (from ${image.checksums})` : ''}.`,
     )
   }
   for (const action of actions) {

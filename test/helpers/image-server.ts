@@ -1,6 +1,6 @@
 // A tiny HTTP file server for the image tests, run inside a test's network namespace:
 //   node image-server.js PORT FILE CONTROL
-// It serves FILE at every path, honours `Range: bytes=N-`, and prints one JSON line per
+// It serves FILE at every path (but those CONTROL's "files" maps to other files), honours `Range: bytes=N-`, and prints one JSON line per
 // request on stdout. CONTROL is a JSON file read on each request: {"stallAfter": N} sends N
 // bytes and then nothing more, keeping the connection open (a download that hangs);
 // {"delayMs": N} waits N ms before it answers (a slow server, for downloads that overlap).
@@ -8,13 +8,16 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 
 const [port, file, control] = process.argv.slice(2) as [string, string, string]
-const body = readFileSync(file)
+const image = readFileSync(file)
 
 createServer(async (request, response) => {
-  let settings: { stallAfter?: number; delayMs?: number } = {}
+  let settings: { stallAfter?: number; delayMs?: number; files?: Record<string, string> } = {}
   try {
     settings = JSON.parse(readFileSync(control, 'utf8'))
   } catch {}
+  // {"files": {"/path": "/local/file"}} serves that file at that path instead of FILE.
+  const other = settings.files?.[request.url ?? '']
+  const body = other ? readFileSync(other) : image
   if (settings.delayMs) await new Promise((resolve) => setTimeout(resolve, settings.delayMs))
   const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '')
   const from = range ? Number(range[1]) : 0

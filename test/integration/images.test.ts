@@ -151,8 +151,8 @@ describe('images: a verified download cache, online grow, readiness that never c
     assert.equal(requests.length, before, 'no request to the server')
     const list = JSON.parse((await host.kvmctl(['image', 'list', '--json'])).stdout)
     assert.deepEqual(
-      list.images.map((i: { sha256: string; usedBy: string[] }) => [i.sha256, i.usedBy.sort()]),
-      [[sha256, ['one/box.boot', 'two/box.boot']]],
+      list.images.map((i: { digest: string; usedBy: string[] }) => [i.digest, i.usedBy.sort()]),
+      [[`sha256:${sha256}`, ['one/box.boot', 'two/box.boot']]],
     )
   })
 
@@ -184,6 +184,69 @@ describe('images: a verified download cache, online grow, readiness that never c
     pruned = await host.kvmctl(['image', 'prune'])
     assert.match(pruned.stdout, new RegExp(`removed .*/images/${sha256}\\n1 file\\(s\\) removed\\.`))
     assert.deepEqual(readdirSync(cache()), [])
+  })
+
+  it('sha512, and a SHA512SUMS file as distributions publish them: verified and cached once; a wrong digest or a missing entry stops before any step', async () => {
+    const image = `${host.dir}/disk.qcow2`
+    const sha512 = createHash('sha512').update(readFileSync(image)).digest('hex')
+    // A stopped VM: its boot disk is made on the image, nothing boots.
+    const stopped = (name: string, verify: string) => `
+name: ${name}
+images:
+  cloud:
+    url: ${URL}
+    ${verify}
+    kernel: ./guest/vmlinuz
+vms:
+  box: { image: cloud, memory: 64M, state: stopped }
+`
+    const sums = `${host.dir}/SHA512SUMS`
+    writeFileSync(sums, `${'1'.repeat(128)}  other.qcow2\n${sha512} *disk.qcow2\n`)
+    writeFileSync(`${host.dir}/EMPTY`, `${'1'.repeat(128)}  other.qcow2\n`)
+    writeFileSync(
+      control,
+      JSON.stringify({ files: { '/sums/SHA512SUMS': sums, '/empty/SHA512SUMS': `${host.dir}/EMPTY` } }),
+    )
+    const direct = host.topology('s512.yaml', stopped('s512', `sha512: "${sha512}"`))
+    const first = await host.kvmctl(['apply', '-f', direct, '--auto-approve'])
+    assert.equal(first.code, 0, first.stderr)
+    assert.match(first.stderr, /image\/cloud: ready \(.* MiB in .* s, sha512 verified\)/)
+    assert.deepEqual(readdirSync(cache()), [sha512])
+
+    const before = requests.filter((r) => (r as { url?: string }).url === '/images/disk.qcow2').length
+    const listed = host.topology(
+      'sums.yaml',
+      stopped('sums', `checksums: "http://127.0.0.1:${PORT}/sums/SHA512SUMS"`),
+    )
+    const plan = await host.kvmctl(['plan', '-f', listed])
+    assert.equal(plan.code, 0, plan.stderr)
+    assert.match(plan.stdout, new RegExp(`backing_file\\n +\\S*/images/${sha512}\\n`))
+    assert.equal((await host.kvmctl(['apply', '-f', listed, '--auto-approve'])).code, 0)
+    assert.equal(
+      requests.filter((r) => (r as { url?: string }).url === '/images/disk.qcow2').length,
+      before,
+      'the image is downloaded once',
+    )
+
+    const wrong = host.topology('wrong.yaml', stopped('wrong', `sha512: "${'0'.repeat(128)}"`))
+    const refused = await host.kvmctl(['apply', '-f', wrong, '--auto-approve'])
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, new RegExp(`has sha512 ${sha512}, not ${'0'.repeat(128)}`))
+    assert.doesNotMatch(refused.stderr, /vm\/box: creating/, 'no step ran')
+    const missing = host.topology(
+      'missing.yaml',
+      stopped('missing', `checksums: "http://127.0.0.1:${PORT}/empty/SHA512SUMS"`),
+    )
+    for (const command of [['plan'], ['apply', '--auto-approve']]) {
+      const run = await host.kvmctl([...command, '-f', missing])
+      assert.equal(run.code, 1)
+      assert.match(run.stderr, /image\/cloud: .*\/empty\/SHA512SUMS has no entry for disk\.qcow2/)
+    }
+    assert.deepEqual(readdirSync(cache()), [sha512], 'nothing else entered the cache')
+    for (const file of [direct, listed])
+      assert.equal((await host.kvmctl(['destroy', '-f', file, '--auto-approve'])).code, 0)
+    assert.equal((await host.kvmctl(['image', 'prune'])).code, 0)
+    writeFileSync(control, '{}')
   })
 
   it('a download that stalls fails after the idle timeout, keeps its part, and the next pull resumes it', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { topologyFromText } from '../../src/config/index.js'
+import { sumsEntry } from '../../src/host/checksums.js'
 import { labNameTakenBy, linkConflicts, ownedLinks, parseLinks } from '../../src/host/links.js'
 import { processState } from '../../src/host/process.js'
 import { readDiskFile } from '../../src/host/qcow2.js'
@@ -123,5 +124,14 @@ vms:
       '-cpu',
       'host',
     ])
+  })
+})
+
+describe('SUMS files', () => {
+  it('finds the entry for a file name, as sha256sum and sha512sum write it (text or binary mode)', () => {
+    const text = `${'a'.repeat(64)}  debian-12-genericcloud-amd64.qcow2\n${'B'.repeat(128)} *debian-12-nocloud-amd64.raw\n`
+    assert.equal(sumsEntry(text, 'debian-12-genericcloud-amd64.qcow2'), 'a'.repeat(64))
+    assert.equal(sumsEntry(text, 'debian-12-nocloud-amd64.raw'), 'b'.repeat(128))
+    assert.equal(sumsEntry(text, 'debian-12-genericcloud-amd64.qcow'), null)
   })
 })

@@ -21,9 +21,9 @@ export default class ImageList extends BaseCommand<typeof ImageList> {
     }
     this.say(
       renderTable(
-        ['SHA256', 'SIZE', 'DOWNLOADED', 'USED BY'],
+        ['DIGEST', 'SIZE', 'DOWNLOADED', 'USED BY'],
         images.map((i) => [
-          `${i.sha256.slice(0, 16)}…`,
+          `${i.digest.slice(0, 23)}…`,
           formatSize(i.bytes),
           i.downloaded.slice(0, 19).replace('T', ' '),
           i.usedBy.length > 0 ? i.usedBy.join(', ') : this.style.dim('(unused)'),
