@@ -11,6 +11,7 @@ packages=(
   busybox-static cpio xz-utils zstd  # the tiny test guest
   socat                        # tests talk to serial consoles
   genisoimage                  # cloud-init seeds
+  ovmf                         # UEFI firmware for firmware: uefi
   openssh-client               # lab keys, ready: ssh, kvmctl ssh
   debootstrap e2fsprogs        # the Debian cloud-init test guest
   procps psmisc                # pgrep, fuser in tests

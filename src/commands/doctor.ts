@@ -1,8 +1,9 @@
-import { constants } from 'node:fs'
+import { constants, existsSync } from 'node:fs'
 import { access, mkdir } from 'node:fs/promises'
 import { BaseCommand } from '../base-command.js'
 import { probeKvm } from '../host/accel.js'
 import { run } from '../host/exec.js'
+import { OVMF } from '../host/qemu-argv.js'
 import { KvmctlError } from '../lib/errors.js'
 
 interface Check {
@@ -53,6 +54,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       tool('dnsmasq (DHCP)', 'dnsmasq', ['--version'], 'dnsmasq-base', true),
       tool('nft (NAT)', 'nft', ['--version'], 'nftables', true),
       tool('genisoimage (cloud-init seeds)', 'genisoimage', ['-version'], 'genisoimage', true),
+      this.ovmf(),
       tool('ssh, ssh-keygen (lab keys)', 'ssh', ['-V'], 'openssh-client', true),
       this.stateDir(),
     ])
@@ -89,6 +91,19 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
         ? 'enable virtualization (VT-x/AMD-V) in the firmware, or nested virtualization on the hypervisor'
         : 'modprobe kvm_intel (or kvm_amd), and run kvmctl as a user in the kvm group',
     }
+  }
+
+  private async ovmf(): Promise<Check> {
+    const missing = [OVMF.code, OVMF.vars].filter((f) => !existsSync(f))
+    return missing.length === 0
+      ? { name: 'OVMF (firmware: uefi)', ok: true, detail: OVMF.code }
+      : {
+          name: 'OVMF (firmware: uefi)',
+          ok: false,
+          warning: true,
+          detail: `${missing.join(', ')} missing: VMs with firmware: uefi cannot start`,
+          fix: `apt-get install ${OVMF.package}`,
+        }
   }
 
   private async tun(): Promise<Check> {

@@ -53,6 +53,8 @@ export default class Status extends BaseCommand<typeof Status> {
         pid: (o?.handle.pid as number | null | undefined) ?? null,
         cpus: o ? Number(o.fields.cpus) : vm.cpus,
         memory: o ? String(o.fields.memory) : `${vm.memoryMiB}M`,
+        firmware: vm.firmware,
+        nvram: vm.firmware === 'uefi' ? vmFiles(vm.runDir).nvram : null,
         ips: vmAddresses(topology, vm, leasesByNetwork),
         ready: readiness[index]!,
         console: vmFiles(vm.runDir).serial,

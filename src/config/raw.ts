@@ -10,6 +10,8 @@ export interface RawImage {
   sha512?: string
   checksums?: string
   max_size?: number | string
+  firmware?: 'bios' | 'uefi'
+  machine?: 'pc' | 'q35'
 }
 
 export interface RawNetwork {
@@ -38,6 +40,8 @@ export interface RawNic {
 
 export interface RawVm {
   image: string
+  firmware?: 'bios' | 'uefi'
+  machine?: 'pc' | 'q35'
   disk_size?: number | string
   cpus?: number
   memory?: number | string

@@ -10,7 +10,7 @@ import { formatRate, parseDuration, parseRate, parseSize } from '../lib/units.js
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
 import { diskFiles, imageFiles, labDirOf, vmDir } from '../model/layout.js'
 import { derivedMac, hostInterfaceName } from '../model/names.js'
-import type { CloudInit, Disk, Image, Network, Tap, Topology, Vm } from '../model/types.js'
+import type { CloudInit, Disk, Firmware, Image, Machine, Network, Tap, Topology, Vm } from '../model/types.js'
 import type { RawImage, RawNic, RawTopology, RawVm } from './raw.js'
 
 export const DEFAULTS = {
@@ -148,6 +148,7 @@ export function resolveTopology(
       cpus: vm.cpus ?? d.cpus ?? DEFAULTS.cpus,
       memoryMiB: parseSize(vm.memory ?? d.memory ?? DEFAULTS.memory)! / 1024 ** 2,
       accel: vm.accel ?? d.accel ?? DEFAULTS.accel,
+      ...firmwareOf(vm, image),
       image: vm.image,
       kernel: image.kernel,
       initrd: image.initrd,
@@ -259,6 +260,8 @@ function resolveImage(
     digest,
     checksums: image.checksums ?? null,
     maxSizeBytes: parseSize(image.max_size ?? DEFAULTS.maxDownload)!,
+    firmware: image.firmware ?? null,
+    machine: image.machine ?? null,
   }
 }
 
@@ -313,4 +316,10 @@ export function settleImages(topology: Topology, digests: Readonly<Record<string
       : d,
   )
   return { ...topology, images, disks }
+}
+
+/** A VM's firmware (its own, else its image's, else bios) and machine (uefi implies q35). */
+function firmwareOf(vm: RawVm, image: Image): { firmware: Firmware; machine: Machine } {
+  const firmware = vm.firmware ?? image.firmware ?? 'bios'
+  return { firmware, machine: vm.machine ?? image.machine ?? (firmware === 'uefi' ? 'q35' : 'pc') }
 }

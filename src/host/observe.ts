@@ -28,6 +28,7 @@ import { observeFirewall, ruleComment } from './firewall-ops.js'
 import { describeOwner, type Link, labNameTakenBy, linkConflicts, listLinks, ownedLinks } from './links.js'
 import { isOurProcess, labQemus, readPidFile } from './process.js'
 import { type DiskFileInfo, readDiskFileOrNull } from './qcow2.js'
+import { OVMF } from './qemu-argv.js'
 import { qmpCommand } from './qmp.js'
 import { hostResolvers } from './resolvers.js'
 import { kernelHasQdisc, observeShaping } from './shaping-ops.js'
@@ -182,6 +183,15 @@ function imageFiles(topology: Topology): {
           message: `${key} ${file} ${why}; check the path, which is relative to the topology file`,
         })
     }
+  }
+  // UEFI needs the host's OVMF: missing, it stops the plan, before any step, naming the package.
+  for (const vm of topology.vms.filter((v) => v.firmware === 'uefi')) {
+    const missing = [OVMF.code, OVMF.vars].find((file) => !existsSync(file))
+    if (missing)
+      problems.push({
+        address: vm.address,
+        message: `firmware: uefi needs ${missing}, which this host does not have; install it (apt-get install ${OVMF.package})`,
+      })
   }
   return { problems, downloads }
 }
@@ -507,7 +517,7 @@ function observeVms(
         address,
         type: 'vm',
         name,
-        fields: { ...(record?.fields ?? UNKNOWN_VM_FIELDS), state },
+        fields: { ...BEFORE_FIRMWARE, ...(record?.fields ?? UNKNOWN_VM_FIELDS), state },
         handle: {
           pid: alive ? pid : null,
           runDir,
@@ -523,12 +533,17 @@ function observeVms(
   return { vms: Promise.all(found.filter((v) => v !== null)), notes }
 }
 
+/** Records written before firmware was a field are of VMs started with SeaBIOS on pc. */
+const BEFORE_FIRMWARE = { firmware: 'bios', machine: 'pc' }
+
 /** The fields of a VM whose record is lost: none matches a topology's, so the plan restarts it. */
 const UNKNOWN_VM_FIELDS: Omit<VmFields, 'state'> = {
   image: '(unknown)',
   cpus: 0,
   memory: '(unknown)',
   accel: '(unknown)',
+  firmware: '(unknown)',
+  machine: '(unknown)',
   run_as: null,
   kernel: null,
   initrd: null,

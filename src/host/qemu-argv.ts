@@ -17,6 +17,13 @@ export interface Drive {
   readonly readOnly?: boolean
 }
 
+/** The host's UEFI firmware (Debian's and Ubuntu's package ovmf): its code, and the variables' template. */
+export const OVMF = {
+  code: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+  vars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+  package: 'ovmf',
+} as const
+
 /** `auto` is KVM only where it really works; KVMCTL_ACCEL overrides `auto`, never an explicit choice. */
 export function chooseAccel(vm: Pick<Vm, 'accel'>, caps: HostCapabilities): 'kvm' | 'tcg' {
   if (vm.accel !== 'auto') return vm.accel
@@ -46,7 +53,7 @@ export function qemuArgv(
     '-nodefaults',
     '-no-user-config',
     '-machine',
-    'pc',
+    vm.machine,
     '-accel',
     accel === 'kvm' ? 'kvm' : `tcg${vm.cpus > 1 ? ',thread=multi' : ''}`,
     '-cpu',
@@ -72,6 +79,11 @@ export function qemuArgv(
     '-serial',
     'chardev:serial0',
   ]
+  if (vm.firmware === 'uefi') {
+    // OVMF's code read-only, shared by every VM; its variables in the VM's own NVRAM.
+    argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(OVMF.code)}`)
+    argv.push('-drive', `if=pflash,format=raw,unit=1,file=${optValue(files.nvram)}`)
+  }
   if (vm.state === 'paused') argv.push('-S')
   if (vm.kernel) argv.push('-kernel', vm.kernel)
   if (vm.initrd) argv.push('-initrd', vm.initrd)

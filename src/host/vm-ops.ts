@@ -1,10 +1,11 @@
-import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { chmod, copyFile, mkdir, open, readFile, rm, rmdir } from 'node:fs/promises'
 import { HostCommandError } from '../lib/errors.js'
 import { vmFiles } from '../model/layout.js'
 import type { Vm } from '../model/types.js'
 import { type Detached, spawnDetached } from './exec.js'
 import { isOurProcess, readPidFile, waitForExit } from './process.js'
-import { type Drive, type HostCapabilities, qemuArgv } from './qemu-argv.js'
+import { type Drive, type HostCapabilities, OVMF, qemuArgv } from './qemu-argv.js'
 import { qmpCommand } from './qmp.js'
 import { type VmRecord, writeJson } from './state.js'
 
@@ -120,10 +121,27 @@ export async function resumeVm(runDir: string): Promise<void> {
 export async function removeVmFiles(runDir: string): Promise<void> {
   const files = vmFiles(runDir)
   await Promise.all(
-    [files.pid, files.qmp, files.serial, files.log, files.spec, files.qemuLog, files.seed].map((f) =>
-      rm(f, { force: true }),
+    [files.pid, files.qmp, files.serial, files.log, files.spec, files.qemuLog, files.seed, files.nvram].map(
+      (f) => rm(f, { force: true }),
     ),
   )
   await rm(files.seedWork, { recursive: true, force: true })
   await rmdir(runDir).catch(() => {})
+}
+
+/**
+ * A uefi VM's NVRAM: a copy of OVMF's variables template made at its first start (owner only),
+ * kept across restarts so that what the guest wrote there (boot entries, its own variables)
+ * stays. A VM that is bios now has none: its NVRAM goes, as the plan said.
+ */
+export async function prepareNvram(vm: Vm): Promise<void> {
+  const { nvram } = vmFiles(vm.runDir)
+  if (vm.firmware !== 'uefi') {
+    await rm(nvram, { force: true })
+    return
+  }
+  await copyFile(OVMF.vars, nvram, constants.COPYFILE_EXCL).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error
+  })
+  await chmod(nvram, 0o600)
 }

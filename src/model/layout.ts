@@ -8,7 +8,8 @@
  *   <state>/<lab>/lab.json                the lab's record: which topology file made it
  *   <state>/<lab>/disks/<name>.<format>   a disk image, and <name>.json its record
  *   <state>/<lab>/vm-<name>/              spec.json, qemu.pid, qmp.sock, serial.sock, serial.log,
- *                                         qemu.log, seed.iso (seed.d while it is built)
+ *                                         qemu.log, seed.iso (seed.d while it is built),
+ *                                         OVMF_VARS.fd (a uefi VM's NVRAM)
  *   <state>/<lab>/net-<name>/             dnsmasq.conf, dnsmasq.pid, leases, dnsmasq.log
  *   <state>/<lab>/ssh/                    id_ed25519(.pub), host-<vm>(.pub), known_hosts
  *
@@ -54,6 +55,8 @@ export function vmFiles(runDir: string) {
     qemuLog: `${runDir}/qemu.log`,
     seed: `${runDir}/seed.iso`,
     seedWork: `${runDir}/seed.d`,
+    /** A uefi VM's own UEFI variables (NVRAM): a copy of OVMF's template, kept across restarts. */
+    nvram: `${runDir}/OVMF_VARS.fd`,
   }
 }
 
@@ -95,5 +98,5 @@ export const temporaryName = (path: string, pid: number): string => `${path}.tmp
  * recognises them: only these are removed, never a file somebody else put there.
  */
 const OWN_FILE =
-  /^(lab\.json|spec\.json|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|seed\.iso|dnsmasq\.(conf|pid|log)|leases|id_ed25519(\.pub)?|host-[a-z0-9-]+(\.pub)?|known_hosts|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial(\.pub)?)$|\.tmp-\d+$/
+  /^(lab\.json|spec\.json|OVMF_VARS\.fd|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|seed\.iso|dnsmasq\.(conf|pid|log)|leases|id_ed25519(\.pub)?|host-[a-z0-9-]+(\.pub)?|known_hosts|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial(\.pub)?)$|\.tmp-\d+$/
 export const isOwnFileName = (file: string): boolean => OWN_FILE.test(file)

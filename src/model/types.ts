@@ -9,6 +9,8 @@ export type Address = string
 export type Accel = 'auto' | 'kvm' | 'tcg'
 export type VmState = 'running' | 'paused' | 'stopped'
 export type DiskFormat = 'qcow2' | 'raw'
+export type Firmware = 'bios' | 'uefi'
+export type Machine = 'pc' | 'q35'
 
 /** A value that a field of a resource can take; what the planner compares. */
 export type FieldValue = string | number | boolean | null | readonly string[]
@@ -53,6 +55,8 @@ export type VmFields = {
   readonly cpus: number
   readonly memory: string
   readonly accel: string
+  readonly firmware: string
+  readonly machine: string
   readonly run_as: string | null
   readonly kernel: string | null
   readonly initrd: string | null
@@ -160,6 +164,9 @@ export interface Vm {
   readonly cpus: number
   readonly memoryMiB: number
   readonly accel: Accel
+  /** bios (SeaBIOS) or uefi (OVMF, with the VM's own NVRAM in its run directory). */
+  readonly firmware: Firmware
+  readonly machine: Machine
   readonly image: string | null
   readonly kernel: string | null
   readonly initrd: string | null
@@ -212,6 +219,8 @@ export interface Image {
   readonly checksums: string | null
   /** A url image's download stops past this many bytes. */
   readonly maxSizeBytes: number
+  readonly firmware: Firmware | null
+  readonly machine: Machine | null
 }
 
 export interface Topology {

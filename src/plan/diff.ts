@@ -114,6 +114,16 @@ function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly
     )
   }
   for (const action of actions) {
+    const vm = action.type === 'vm' && action.desired?.type === 'vm' ? action.desired : null
+    const firmware = action.changes.find((c) => c.field === 'firmware')
+    if (vm && firmware?.after === 'uefi')
+      notes.push(
+        `${action.address}: UEFI (the host's OVMF) on machine ${vm.machine}, with an NVRAM of its own (${vm.runDir}/OVMF_VARS.fd), kept across restarts and removed with the VM.`,
+      )
+    if (vm && firmware?.before === 'uefi')
+      notes.push(
+        `${action.address}: its NVRAM (${vm.runDir}/OVMF_VARS.fd) is removed on this restart: bios needs none.`,
+      )
     if (
       action.type === 'vm' &&
       action.action !== 'create' &&

@@ -86,7 +86,11 @@ export function editFile(path: string, from: string, to: string): void {
 
 /** The guest's last machine-readable line of a kind, parsed into key=value pairs. */
 export function guestLine(log: string, kind: 'ready' | 'ping'): Record<string, string> | null {
-  const lines = log.split(/\r?\n/).filter((l) => l.startsWith(`KVMCTL-GUEST ${kind}`))
+  // A line may start with what the firmware printed before it (OVMF clears the screen).
+  const lines = log
+    .split(/\r?\n/)
+    .filter((l) => l.includes(`KVMCTL-GUEST ${kind}`))
+    .map((l) => l.slice(l.indexOf('KVMCTL-GUEST')))
   const last = lines.at(-1)
   if (!last) return null
   return Object.fromEntries(
