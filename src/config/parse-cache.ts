@@ -48,16 +48,17 @@ export function cachedTopologyData(file: string, text: string): unknown | undefi
 /** Keeps what the parser made of this text, when JSON can carry it exactly; best effort. */
 export function cacheTopologyData(file: string, text: string, data: unknown): void {
   if (!jsonSafe(data)) return
+  let temporary: string | null = null
   try {
     mkdirSync(cacheDir(), { recursive: true, mode: 0o700 })
     const path = entryPath(file)
     if (!path) return
-    const temporary = `${path}.tmp-${process.pid}`
+    temporary = `${path}.tmp-${process.pid}`
     writeFileSync(temporary, JSON.stringify({ format: FORMAT, text: hash(text), data }), { mode: 0o600 })
     renameSync(temporary, path)
     prune(cacheDir())
   } catch {
-    rmSync(`${entryPath(file)}.tmp-${process.pid}`, { force: true })
+    if (temporary) rmSync(temporary, { force: true })
   }
 }
 
