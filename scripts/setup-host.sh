@@ -11,9 +11,11 @@ packages=(
   busybox-static cpio xz-utils zstd  # the tiny test guest
   socat                        # tests talk to serial consoles
   genisoimage                  # cloud-init seeds
-  ovmf                         # UEFI firmware for firmware: uefi
+  ovmf                         # UEFI firmware for firmware: uefi and secure_boot
+  swtpm                        # the TPM emulator for tpm: true
   openssh-client               # lab keys, ready: ssh, kvmctl ssh
-  debootstrap e2fsprogs        # the Debian cloud-init test guest
+  debootstrap e2fsprogs        # the Debian cloud-init test guest,
+  gdisk dosfstools mtools      #   and its GPT disk with an EFI system partition
   procps psmisc                # pgrep, fuser in tests
 )
 names=$(printf '%s\n' "${packages[@]}" | sed 's/#.*//' | tr ' ' '\n' | grep -v '^$')
