@@ -16,7 +16,7 @@ import { buildSeed } from '../host/seed-ops.js'
 import { shapeTap } from '../host/shaping-ops.js'
 import { removeVmKeys } from '../host/ssh-keys.js'
 import { explainFsError, type VmRecord, writeJson } from '../host/state.js'
-import { pauseVm, prepareNvram, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
+import { pauseVm, prepareFirmware, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
 import { KvmctlError } from '../lib/errors.js'
 import { vmFiles } from '../model/layout.js'
 import type { HostSnapshot, Observed } from '../model/snapshot.js'
@@ -165,7 +165,7 @@ export function drivesOf(vm: Vm, topology: Topology): Drive[] {
 async function launch(vm: Vm, ctx: HostContext, record: VmRecord): Promise<void> {
   await mkdir(vm.runDir, { recursive: true, mode: 0o700 })
   if (vm.cloudInit) await buildSeed(ctx.topology.lab, ctx.topology.labDir, vm)
-  await prepareNvram(vm)
+  await prepareFirmware(vm)
   await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, record)
 }
 

@@ -4,6 +4,7 @@ import { BaseCommand } from '../base-command.js'
 import { probeKvm } from '../host/accel.js'
 import { run } from '../host/exec.js'
 import { OVMF } from '../host/qemu-argv.js'
+import { SWTPM } from '../host/tpm-ops.js'
 import { KvmctlError } from '../lib/errors.js'
 
 interface Check {
@@ -55,6 +56,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       tool('nft (NAT)', 'nft', ['--version'], 'nftables', true),
       tool('genisoimage (cloud-init seeds)', 'genisoimage', ['-version'], 'genisoimage', true),
       this.ovmf(),
+      tool('swtpm (tpm: true)', SWTPM.binary, ['--version'], SWTPM.package, true),
       tool('ssh, ssh-keygen (lab keys)', 'ssh', ['-V'], 'openssh-client', true),
       this.stateDir(),
     ])
@@ -94,14 +96,15 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
   }
 
   private async ovmf(): Promise<Check> {
-    const missing = [OVMF.code, OVMF.vars].filter((f) => !existsSync(f))
+    const files = [OVMF.code, OVMF.vars, OVMF.secureBootCode, OVMF.secureBootVars]
+    const missing = files.filter((f) => !existsSync(f))
     return missing.length === 0
-      ? { name: 'OVMF (firmware: uefi)', ok: true, detail: OVMF.code }
+      ? { name: 'OVMF (uefi, secure_boot)', ok: true, detail: `${OVMF.code}, ${OVMF.secureBootCode}` }
       : {
-          name: 'OVMF (firmware: uefi)',
+          name: 'OVMF (uefi, secure_boot)',
           ok: false,
           warning: true,
-          detail: `${missing.join(', ')} missing: VMs with firmware: uefi cannot start`,
+          detail: `${missing.join(', ')} missing: VMs with firmware: uefi or secure_boot cannot start`,
           fix: `apt-get install ${OVMF.package}`,
         }
   }

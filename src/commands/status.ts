@@ -3,10 +3,11 @@ import { BaseCommand } from '../base-command.js'
 import { settleImages } from '../config/resolve.js'
 import { labLeases, vmAddresses } from '../host/addresses.js'
 import { observe } from '../host/observe.js'
+import { swtpmRunning } from '../host/tpm-ops.js'
 import { PlanError } from '../lib/errors.js'
 import { escapeControl } from '../lib/terminal.js'
 import { formatSize } from '../lib/units.js'
-import { vmFiles } from '../model/layout.js'
+import { nvramOf, vmFiles } from '../model/layout.js'
 import { type Observed, observedOf } from '../model/snapshot.js'
 import type { Topology, Vm } from '../model/types.js'
 import { diff } from '../plan/diff.js'
@@ -54,7 +55,9 @@ export default class Status extends BaseCommand<typeof Status> {
         cpus: o ? Number(o.fields.cpus) : vm.cpus,
         memory: o ? String(o.fields.memory) : `${vm.memoryMiB}M`,
         firmware: vm.firmware,
-        nvram: vm.firmware === 'uefi' ? vmFiles(vm.runDir).nvram : null,
+        secure_boot: vm.secureBoot,
+        nvram: nvramOf(vm),
+        tpm: vm.tpm ? { running: swtpmRunning(vm.runDir), state: vmFiles(vm.runDir).tpmState } : null,
         ips: vmAddresses(topology, vm, leasesByNetwork),
         ready: readiness[index]!,
         console: vmFiles(vm.runDir).serial,

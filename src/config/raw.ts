@@ -12,6 +12,8 @@ export interface RawImage {
   max_size?: number | string
   firmware?: 'bios' | 'uefi'
   machine?: 'pc' | 'q35'
+  secure_boot?: boolean
+  tpm?: boolean
 }
 
 export interface RawNetwork {
@@ -42,6 +44,8 @@ export interface RawVm {
   image: string
   firmware?: 'bios' | 'uefi'
   machine?: 'pc' | 'q35'
+  secure_boot?: boolean
+  tpm?: boolean
   disk_size?: number | string
   cpus?: number
   memory?: number | string

@@ -10,7 +10,7 @@ import { formatRate, parseDuration, parseRate, parseSize } from '../lib/units.js
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
 import { diskFiles, imageFiles, labDirOf, vmDir } from '../model/layout.js'
 import { derivedMac, hostInterfaceName } from '../model/names.js'
-import type { CloudInit, Disk, Firmware, Image, Machine, Network, Tap, Topology, Vm } from '../model/types.js'
+import type { CloudInit, Disk, Image, Network, Tap, Topology, Vm } from '../model/types.js'
 import type { RawImage, RawNic, RawTopology, RawVm } from './raw.js'
 
 export const DEFAULTS = {
@@ -262,6 +262,8 @@ function resolveImage(
     maxSizeBytes: parseSize(image.max_size ?? DEFAULTS.maxDownload)!,
     firmware: image.firmware ?? null,
     machine: image.machine ?? null,
+    secureBoot: image.secure_boot ?? null,
+    tpm: image.tpm ?? null,
   }
 }
 
@@ -318,8 +320,18 @@ export function settleImages(topology: Topology, digests: Readonly<Record<string
   return { ...topology, images, disks }
 }
 
-/** A VM's firmware (its own, else its image's, else bios) and machine (uefi implies q35). */
-function firmwareOf(vm: RawVm, image: Image): { firmware: Firmware; machine: Machine } {
-  const firmware = vm.firmware ?? image.firmware ?? 'bios'
-  return { firmware, machine: vm.machine ?? image.machine ?? (firmware === 'uefi' ? 'q35' : 'pc') }
+/**
+ * A VM's firmware, machine, Secure Boot and TPM: each its own, else its image's. The defaults
+ * follow from one another: Secure Boot implies uefi, and uefi implies q35 (the checks refuse
+ * Secure Boot with bios or pc).
+ */
+function firmwareOf(vm: RawVm, image: Image): Pick<Vm, 'firmware' | 'machine' | 'secureBoot' | 'tpm'> {
+  const secureBoot = vm.secure_boot ?? image.secureBoot ?? false
+  const firmware = vm.firmware ?? image.firmware ?? (secureBoot ? 'uefi' : 'bios')
+  return {
+    firmware,
+    machine: vm.machine ?? image.machine ?? (firmware === 'uefi' ? 'q35' : 'pc'),
+    secureBoot,
+    tpm: vm.tpm ?? image.tpm ?? false,
+  }
 }

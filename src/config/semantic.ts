@@ -60,6 +60,7 @@ export function checkSemantics(data: unknown): Finding[] {
         "ready.ssh logs in with the lab's SSH key, which a VM gets through cloud-init: add a cloud_init block (even cloud_init: {}) or drop ready.ssh",
       )
     }
+    checkSecureBoot(vm, image ?? {}, at, problem)
     checkSize(vm.memory, at('memory'), problem, { wholeMiB: true })
     checkSize(vm.disk_size, at('disk_size'), problem)
     checkDuration(vm.shutdown_timeout, at('shutdown_timeout'), problem)
@@ -166,6 +167,36 @@ function checkImage(name: string, image: Record<string, unknown>, problem: Repor
   for (const key of ['initrd', 'cmdline']) {
     if (has(key) && !has('kernel')) problem(at(key), `${key} needs a kernel in the same image`)
   }
+  checkSecureBoot(image, {}, (key) => at(key), problem)
+}
+
+/**
+ * Secure Boot is OVMF's: it needs firmware uefi, and q35, the only machine on which OVMF's
+ * Secure Boot build runs (it guards the variables with SMM). `own` is the VM's (or the image's)
+ * keys, `inherited` its image's (or none); the finding goes where the contradiction is written.
+ */
+function checkSecureBoot(
+  own: Record<string, unknown>,
+  inherited: Record<string, unknown>,
+  at: (key: string) => KeyPath,
+  problem: Report,
+) {
+  const sets = (key: string) => own[key] !== undefined
+  const pick = (key: string) => (sets(key) ? own[key] : inherited[key])
+  if (pick('secure_boot') !== true) return
+  // Where the VM writes one side of the contradiction: there; both from its image: said there.
+  const where = (key: string) => at(sets(key) ? key : 'secure_boot')
+  const written = (key: string) => sets(key) || sets('secure_boot')
+  if (pick('firmware') === 'bios' && written('firmware'))
+    problem(
+      where('firmware'),
+      'secure_boot needs firmware: uefi (Secure Boot is a UEFI feature): drop firmware: bios or secure_boot',
+    )
+  if (pick('machine') === 'pc' && written('machine'))
+    problem(
+      where('machine'),
+      "secure_boot needs machine: q35: OVMF's Secure Boot build guards its variables with SMM, which it supports on q35 only; drop machine: pc",
+    )
 }
 
 function checkNetworks(networks: Map<string, Record<string, unknown>>, problem: Report) {

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs'
 import { ExecaError, execa, type Options } from 'execa'
 import { HostCommandError, KvmctlError } from '../lib/errors.js'
 
@@ -110,4 +111,16 @@ export async function handOver(file: string, args: readonly string[], missing: s
     )
   }
   return result.exitCode ?? 255
+}
+
+/** Whether a program is on PATH, as execa would find it: for the checks that run before any step. */
+export function onPath(program: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => {
+    try {
+      accessSync(`${dir || '.'}/${program}`, constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
 }

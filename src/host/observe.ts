@@ -23,12 +23,12 @@ import type { Address, Tap, Topology, VmFields } from '../model/types.js'
 import { checkStateDir } from './boundary.js'
 import { imageDigests } from './checksums.js'
 import { observeDhcp } from './dhcp-ops.js'
-import { run } from './exec.js'
+import { onPath, run } from './exec.js'
 import { observeFirewall, ruleComment } from './firewall-ops.js'
 import { describeOwner, type Link, labNameTakenBy, linkConflicts, listLinks, ownedLinks } from './links.js'
 import { isOurProcess, labQemus, readPidFile } from './process.js'
 import { type DiskFileInfo, readDiskFileOrNull } from './qcow2.js'
-import { OVMF } from './qemu-argv.js'
+import { OVMF, ovmfOf } from './qemu-argv.js'
 import { qmpCommand } from './qmp.js'
 import { hostResolvers } from './resolvers.js'
 import { kernelHasQdisc, observeShaping } from './shaping-ops.js'
@@ -40,6 +40,7 @@ import {
   type VmRecord,
   vmRecordProblem,
 } from './state.js'
+import { SWTPM, swtpmRunning } from './tpm-ops.js'
 
 /**
  * Reads what the host has for a lab, without changing anything: one `ip` call for every
@@ -184,13 +185,20 @@ function imageFiles(topology: Topology): {
         })
     }
   }
-  // UEFI needs the host's OVMF: missing, it stops the plan, before any step, naming the package.
-  for (const vm of topology.vms.filter((v) => v.firmware === 'uefi')) {
-    const missing = [OVMF.code, OVMF.vars].find((file) => !existsSync(file))
+  // UEFI needs the host's OVMF, a TPM its swtpm: missing, they stop the plan, before any step,
+  // naming the package.
+  for (const vm of topology.vms) {
+    const ovmf = ovmfOf(vm)
+    const missing = ovmf && [ovmf.code, ovmf.vars].find((file) => !existsSync(file))
     if (missing)
       problems.push({
         address: vm.address,
-        message: `firmware: uefi needs ${missing}, which this host does not have; install it (apt-get install ${OVMF.package})`,
+        message: `${vm.secureBoot ? 'secure_boot' : 'firmware: uefi'} needs ${missing}, which this host does not have; install it (apt-get install ${OVMF.package})`,
+      })
+    if (vm.tpm && !onPath(SWTPM.binary))
+      problems.push({
+        address: vm.address,
+        message: `tpm: true needs ${SWTPM.binary}, which this host does not have; install it (apt-get install ${SWTPM.package})`,
       })
   }
   return { problems, downloads }
@@ -513,11 +521,20 @@ function observeVms(
         })
       }
       const record = read.state === 'ok' ? read.record : null
+      const fields = { ...BEFORE_FIRMWARE, ...(record?.fields ?? UNKNOWN_VM_FIELDS) }
+      // A VM whose swtpm died has lost its TPM until it restarts: drift the plan repairs.
+      if (fields.tpm && alive && !swtpmRunning(runDir)) {
+        fields.tpm = false
+        notes.push({
+          address,
+          message: `its swtpm (${files.swtpmPid}) is not running: the guest has no TPM until it restarts`,
+        })
+      }
       return (alive ? liveState(files.qmp) : Promise.resolve('stopped')).then((state) => ({
         address,
         type: 'vm',
         name,
-        fields: { ...BEFORE_FIRMWARE, ...(record?.fields ?? UNKNOWN_VM_FIELDS), state },
+        fields: { ...fields, state },
         handle: {
           pid: alive ? pid : null,
           runDir,
@@ -533,8 +550,8 @@ function observeVms(
   return { vms: Promise.all(found.filter((v) => v !== null)), notes }
 }
 
-/** Records written before firmware was a field are of VMs started with SeaBIOS on pc. */
-const BEFORE_FIRMWARE = { firmware: 'bios', machine: 'pc' }
+/** Records written before these were fields are of VMs started with SeaBIOS on pc, no TPM. */
+const BEFORE_FIRMWARE = { firmware: 'bios', machine: 'pc', secure_boot: false, tpm: false }
 
 /** The fields of a VM whose record is lost: none matches a topology's, so the plan restarts it. */
 const UNKNOWN_VM_FIELDS: Omit<VmFields, 'state'> = {
@@ -544,6 +561,8 @@ const UNKNOWN_VM_FIELDS: Omit<VmFields, 'state'> = {
   accel: '(unknown)',
   firmware: '(unknown)',
   machine: '(unknown)',
+  secure_boot: false,
+  tpm: false,
   run_as: null,
   kernel: null,
   initrd: null,

@@ -1,4 +1,4 @@
-import { vmFiles } from '../model/layout.js'
+import { nvramOf, vmFiles } from '../model/layout.js'
 import type { DiskFormat, Vm } from '../model/types.js'
 
 export interface HostCapabilities {
@@ -17,12 +17,26 @@ export interface Drive {
   readonly readOnly?: boolean
 }
 
-/** The host's UEFI firmware (Debian's and Ubuntu's package ovmf): its code, and the variables' template. */
+/**
+ * The host's UEFI firmware (Debian's and Ubuntu's package ovmf): its code, and the variables'
+ * template; for Secure Boot, the build that enforces it (its variables guarded by SMM) and the
+ * template with Microsoft's keys enrolled, which distributions' shims are signed with.
+ */
 export const OVMF = {
   code: '/usr/share/OVMF/OVMF_CODE_4M.fd',
   vars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+  secureBootCode: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+  secureBootVars: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
   package: 'ovmf',
 } as const
+
+/** The OVMF files a VM boots with, or null (bios). */
+export function ovmfOf(vm: Pick<Vm, 'firmware' | 'secureBoot'>): { code: string; vars: string } | null {
+  if (vm.firmware !== 'uefi') return null
+  return vm.secureBoot
+    ? { code: OVMF.secureBootCode, vars: OVMF.secureBootVars }
+    : { code: OVMF.code, vars: OVMF.vars }
+}
 
 /** `auto` is KVM only where it really works; KVMCTL_ACCEL overrides `auto`, never an explicit choice. */
 export function chooseAccel(vm: Pick<Vm, 'accel'>, caps: HostCapabilities): 'kvm' | 'tcg' {
@@ -53,7 +67,8 @@ export function qemuArgv(
     '-nodefaults',
     '-no-user-config',
     '-machine',
-    vm.machine,
+    // Secure Boot's variables are written through SMM only, out of the guest kernel's reach.
+    vm.secureBoot ? `${vm.machine},smm=on` : vm.machine,
     '-accel',
     accel === 'kvm' ? 'kvm' : `tcg${vm.cpus > 1 ? ',thread=multi' : ''}`,
     '-cpu',
@@ -79,10 +94,19 @@ export function qemuArgv(
     '-serial',
     'chardev:serial0',
   ]
-  if (vm.firmware === 'uefi') {
+  const ovmf = ovmfOf(vm)
+  const nvram = nvramOf(vm)
+  if (ovmf && nvram) {
     // OVMF's code read-only, shared by every VM; its variables in the VM's own NVRAM.
-    argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(OVMF.code)}`)
-    argv.push('-drive', `if=pflash,format=raw,unit=1,file=${optValue(files.nvram)}`)
+    argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(ovmf.code)}`)
+    argv.push('-drive', `if=pflash,format=raw,unit=1,file=${optValue(nvram)}`)
+    if (vm.secureBoot) argv.push('-global', 'driver=cfi.pflash01,property=secure,value=on')
+  }
+  if (vm.tpm) {
+    // The VM's swtpm, started by kvmctl before QEMU (startSwtpm), on its control socket.
+    argv.push('-chardev', `socket,id=tpm0-chardev,path=${optValue(files.swtpmSocket)}`)
+    argv.push('-tpmdev', 'emulator,id=tpm0,chardev=tpm0-chardev')
+    argv.push('-device', 'tpm-tis,tpmdev=tpm0')
   }
   if (vm.state === 'paused') argv.push('-S')
   if (vm.kernel) argv.push('-kernel', vm.kernel)

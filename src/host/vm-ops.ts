@@ -1,13 +1,14 @@
 import { constants } from 'node:fs'
 import { chmod, copyFile, mkdir, open, readFile, rm, rmdir } from 'node:fs/promises'
 import { HostCommandError } from '../lib/errors.js'
-import { vmFiles } from '../model/layout.js'
+import { nvramOf, vmFiles } from '../model/layout.js'
 import type { Vm } from '../model/types.js'
 import { type Detached, spawnDetached } from './exec.js'
 import { isOurProcess, readPidFile, waitForExit } from './process.js'
-import { type Drive, type HostCapabilities, OVMF, qemuArgv } from './qemu-argv.js'
+import { type Drive, type HostCapabilities, ovmfOf, qemuArgv } from './qemu-argv.js'
 import { qmpCommand } from './qmp.js'
 import { type VmRecord, writeJson } from './state.js'
+import { dropTpmState, startSwtpm, stopSwtpm } from './tpm-ops.js'
 
 const START_TIMEOUT_MS = 30_000
 
@@ -28,6 +29,7 @@ export async function startVm(
   await mkdir(vm.runDir, { recursive: true, mode: 0o700 })
   await Promise.all([files.pid, files.qmp, files.serial].map((f) => rm(f, { force: true })))
   await writeJson(files.spec, record)
+  if (vm.tpm) await startSwtpm(vm.runDir)
   const argv = qemuArgv(lab, vm, drives, caps)
   const logPath = files.qemuLog
   const log = await open(logPath, 'a', 0o600)
@@ -53,6 +55,7 @@ export async function startVm(
   } finally {
     await log.close()
   }
+  if (vm.tpm) await stopSwtpm(vm.runDir)
   const tail = (await readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n')
   const how = exited as Awaited<Detached['exited']> | null
   const why = how?.error
@@ -90,6 +93,8 @@ export async function stopVm(
     }
   }
   await Promise.all([files.pid, files.qmp, files.serial].map((f) => rm(f, { force: true })))
+  // swtpm ends with its QEMU's connection; one whose QEMU never connected is stopped here.
+  await stopSwtpm(runDir)
 }
 
 /** The power button (a paused guest cannot hear it) and up to `seconds` for the guest, then QMP quit. */
@@ -121,10 +126,19 @@ export async function resumeVm(runDir: string): Promise<void> {
 export async function removeVmFiles(runDir: string): Promise<void> {
   const files = vmFiles(runDir)
   await Promise.all(
-    [files.pid, files.qmp, files.serial, files.log, files.spec, files.qemuLog, files.seed, files.nvram].map(
-      (f) => rm(f, { force: true }),
-    ),
+    [
+      files.pid,
+      files.qmp,
+      files.serial,
+      files.log,
+      files.spec,
+      files.qemuLog,
+      files.seed,
+      files.nvram,
+      files.nvramSecureBoot,
+    ].map((f) => rm(f, { force: true })),
   )
+  await dropTpmState(runDir)
   await rm(files.seedWork, { recursive: true, force: true })
   await rmdir(runDir).catch(() => {})
 }
@@ -132,15 +146,19 @@ export async function removeVmFiles(runDir: string): Promise<void> {
 /**
  * A uefi VM's NVRAM: a copy of OVMF's variables template made at its first start (owner only),
  * kept across restarts so that what the guest wrote there (boot entries, its own variables)
- * stays. A VM that is bios now has none: its NVRAM goes, as the plan said.
+ * stays. The NVRAM of the other kind (with or without Secure Boot's keys), or any for a VM that
+ * is bios now, goes, as the plan said; so does the TPM state of a VM without a TPM now.
  */
-export async function prepareNvram(vm: Vm): Promise<void> {
-  const { nvram } = vmFiles(vm.runDir)
-  if (vm.firmware !== 'uefi') {
-    await rm(nvram, { force: true })
-    return
-  }
-  await copyFile(OVMF.vars, nvram, constants.COPYFILE_EXCL).catch((error: NodeJS.ErrnoException) => {
+export async function prepareFirmware(vm: Vm): Promise<void> {
+  const files = vmFiles(vm.runDir)
+  const nvram = nvramOf(vm)
+  const ovmf = ovmfOf(vm)
+  await Promise.all(
+    [files.nvram, files.nvramSecureBoot].filter((f) => f !== nvram).map((f) => rm(f, { force: true })),
+  )
+  if (!vm.tpm) await dropTpmState(vm.runDir)
+  if (!nvram || !ovmf) return
+  await copyFile(ovmf.vars, nvram, constants.COPYFILE_EXCL).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'EEXIST') throw error
   })
   await chmod(nvram, 0o600)

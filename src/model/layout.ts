@@ -1,3 +1,5 @@
+import type { Vm } from './types.js'
+
 /**
  * The state directory's layout: the one place that names the files and directories kvmctl keeps.
  * Every reader and writer takes its paths from here, built from the state directory, the lab and
@@ -9,7 +11,8 @@
  *   <state>/<lab>/disks/<name>.<format>   a disk image, and <name>.json its record
  *   <state>/<lab>/vm-<name>/              spec.json, qemu.pid, qmp.sock, serial.sock, serial.log,
  *                                         qemu.log, seed.iso (seed.d while it is built),
- *                                         OVMF_VARS.fd (a uefi VM's NVRAM)
+ *                                         OVMF_VARS.fd or OVMF_VARS.ms.fd (a uefi VM's NVRAM),
+ *                                         swtpm.sock, swtpm.pid, swtpm.log, tpm2.state (its TPM)
  *   <state>/<lab>/net-<name>/             dnsmasq.conf, dnsmasq.pid, leases, dnsmasq.log
  *   <state>/<lab>/ssh/                    id_ed25519(.pub), host-<vm>(.pub), known_hosts
  *
@@ -57,7 +60,21 @@ export function vmFiles(runDir: string) {
     seedWork: `${runDir}/seed.d`,
     /** A uefi VM's own UEFI variables (NVRAM): a copy of OVMF's template, kept across restarts. */
     nvram: `${runDir}/OVMF_VARS.fd`,
+    /** The same with Secure Boot: a copy of the template with Microsoft's keys enrolled. */
+    nvramSecureBoot: `${runDir}/OVMF_VARS.ms.fd`,
+    /** The VM's swtpm: QEMU's control socket to it, its pid and log, and the TPM's state. */
+    swtpmSocket: `${runDir}/swtpm.sock`,
+    swtpmPid: `${runDir}/swtpm.pid`,
+    swtpmLog: `${runDir}/swtpm.log`,
+    tpmState: `${runDir}/tpm2.state`,
   }
+}
+
+/** The NVRAM a VM boots with, or null (bios). Its name says which template it was copied from. */
+export function nvramOf(vm: Pick<Vm, 'runDir' | 'firmware' | 'secureBoot'>): string | null {
+  if (vm.firmware !== 'uefi') return null
+  const files = vmFiles(vm.runDir)
+  return vm.secureBoot ? files.nvramSecureBoot : files.nvram
 }
 
 export function dhcpFiles(labDir: string, network: string) {
@@ -98,5 +115,5 @@ export const temporaryName = (path: string, pid: number): string => `${path}.tmp
  * recognises them: only these are removed, never a file somebody else put there.
  */
 const OWN_FILE =
-  /^(lab\.json|spec\.json|OVMF_VARS\.fd|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|seed\.iso|dnsmasq\.(conf|pid|log)|leases|id_ed25519(\.pub)?|host-[a-z0-9-]+(\.pub)?|known_hosts|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial(\.pub)?)$|\.tmp-\d+$/
+  /^(lab\.json|spec\.json|OVMF_VARS(\.ms)?\.fd|swtpm\.(sock|pid|log)|tpm2\.state|qemu\.log|qemu\.pid|qmp\.sock|serial\.sock|serial\.log|seed\.iso|dnsmasq\.(conf|pid|log)|leases|id_ed25519(\.pub)?|host-[a-z0-9-]+(\.pub)?|known_hosts|[a-z0-9.-]+\.json|[a-z0-9.-]+\.partial(\.pub)?)$|\.tmp-\d+$/
 export const isOwnFileName = (file: string): boolean => OWN_FILE.test(file)

@@ -57,6 +57,8 @@ export type VmFields = {
   readonly accel: string
   readonly firmware: string
   readonly machine: string
+  readonly secure_boot: boolean
+  readonly tpm: boolean
   readonly run_as: string | null
   readonly kernel: string | null
   readonly initrd: string | null
@@ -167,6 +169,10 @@ export interface Vm {
   /** bios (SeaBIOS) or uefi (OVMF, with the VM's own NVRAM in its run directory). */
   readonly firmware: Firmware
   readonly machine: Machine
+  /** OVMF's Secure Boot build, Microsoft's keys enrolled in the NVRAM (uefi and q35 only). */
+  readonly secureBoot: boolean
+  /** A TPM 2.0 through a swtpm of the VM's own, its state in the run directory. */
+  readonly tpm: boolean
   readonly image: string | null
   readonly kernel: string | null
   readonly initrd: string | null
@@ -221,6 +227,8 @@ export interface Image {
   readonly maxSizeBytes: number
   readonly firmware: Firmware | null
   readonly machine: Machine | null
+  readonly secureBoot: boolean | null
+  readonly tpm: boolean | null
 }
 
 export interface Topology {

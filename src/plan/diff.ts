@@ -1,8 +1,9 @@
 import { PlanError, type PlanProblem } from '../lib/errors.js'
 import { parseSize } from '../lib/units.js'
 import { allResources, compareAddresses } from '../model/address.js'
+import { nvramOf, vmFiles } from '../model/layout.js'
 import type { HostSnapshot, ObservedResource } from '../model/snapshot.js'
-import type { Address, Fields, FieldValue, Resource, Topology } from '../model/types.js'
+import type { Address, Fields, FieldValue, Resource, Topology, Vm } from '../model/types.js'
 import { capacityWarnings } from './capacity.js'
 import { dependencyLevels, desiredUses } from './dependencies.js'
 import { desiredFields, FIELD_EFFECTS } from './fields.js'
@@ -115,15 +116,7 @@ function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly
   }
   for (const action of actions) {
     const vm = action.type === 'vm' && action.desired?.type === 'vm' ? action.desired : null
-    const firmware = action.changes.find((c) => c.field === 'firmware')
-    if (vm && firmware?.after === 'uefi')
-      notes.push(
-        `${action.address}: UEFI (the host's OVMF) on machine ${vm.machine}, with an NVRAM of its own (${vm.runDir}/OVMF_VARS.fd), kept across restarts and removed with the VM.`,
-      )
-    if (vm && firmware?.before === 'uefi')
-      notes.push(
-        `${action.address}: its NVRAM (${vm.runDir}/OVMF_VARS.fd) is removed on this restart: bios needs none.`,
-      )
+    if (vm) notes.push(...firmwareNotes(action, vm))
     if (
       action.type === 'vm' &&
       action.action !== 'create' &&
@@ -199,7 +192,16 @@ function compare(
     : changes.some((c) => c.effect === 'restart')
       ? 'restart'
       : 'update'
-  return { ...base, action, changes, destroys_data: desired!.type === 'disk' && action === 'replace' }
+  const destroysData =
+    desired!.type === 'disk' ? action === 'replace' : desired!.type === 'vm' && dropsVmState(found, wanted)
+  return { ...base, action, changes, destroys_data: destroysData }
+}
+
+/** A restart that discards what the guest kept in its NVRAM (another template, or bios) or its TPM. */
+function dropsVmState(found: Fields, wanted: Fields): boolean {
+  const nvramGoes =
+    found.firmware === 'uefi' && (wanted.firmware !== 'uefi' || found.secure_boot !== wanted.secure_boot)
+  return nvramGoes || (found.tpm === true && wanted.tpm === false)
 }
 
 function checkDiskSafety(action: Omit<Action, 'depends_on'>, problems: PlanProblem[]) {
@@ -216,4 +218,38 @@ function checkDiskSafety(action: Omit<Action, 'depends_on'>, problems: PlanProbl
 function sameValue(a: FieldValue, b: FieldValue): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i])
   return a === b
+}
+
+/**
+ * What a VM's firmware and TPM keep: its NVRAM and TPM state are files of its own, kept across
+ * restarts; a restart that changes their kind (bios, Secure Boot's keys, no TPM) drops them.
+ */
+function firmwareNotes(action: Action, vm: Vm): string[] {
+  const notes: string[] = []
+  const changed = (field: string) => action.changes.find((c) => c.field === field)
+  const before = (field: 'firmware' | 'secure_boot' | 'tpm') =>
+    changed(field)?.before ?? (action.current?.type === 'vm' ? action.current.fields[field] : null)
+  const nvram = nvramOf(vm)
+  const nvramChanged = changed('firmware') || changed('secure_boot')
+  if (nvram && (action.action === 'create' || nvramChanged))
+    notes.push(
+      `${action.address}: UEFI (the host's OVMF${vm.secureBoot ? ", Secure Boot with Microsoft's keys enrolled" : ''}) on machine ${vm.machine}, with an NVRAM of its own (${nvram}), kept across restarts and removed with the VM.`,
+    )
+  if (action.action !== 'create' && nvramChanged && before('firmware') === 'uefi') {
+    const old = nvramOf({ runDir: vm.runDir, firmware: 'uefi', secureBoot: before('secure_boot') === true })
+    if (old !== nvram)
+      notes.push(
+        `${action.address}: its NVRAM (${old}) is removed on this restart, and the variables the guest wrote there with it: ${nvram ? 'the new one starts from the template' : 'bios needs none'}.`,
+      )
+  }
+  const { tpmState } = vmFiles(vm.runDir)
+  if (vm.tpm && (action.action === 'create' || changed('tpm')))
+    notes.push(
+      `${action.address}: a TPM 2.0 through swtpm, started and stopped with the VM; its state (${tpmState}) is kept across restarts and removed with the VM.`,
+    )
+  if (!vm.tpm && action.action !== 'create' && before('tpm') === true)
+    notes.push(
+      `${action.address}: its TPM state (${tpmState}) is removed on this restart, and what the guest kept in it.`,
+    )
+  return notes
 }

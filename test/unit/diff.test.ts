@@ -186,6 +186,34 @@ describe('planner', () => {
     ])
   })
 
+  it('keeps NVRAM and TPM state across restarts, and marks a restart that drops them as destroying data', () => {
+    const db = (extra: string) => edit('  db:\n    image: tiny', `  db:\n    image: tiny\n${extra}`)
+    const plain = db('    firmware: uefi\n    tpm: true')
+    const applied = MemoryHost.applied(topo(plain)).snapshot()
+    const run = '/var/lib/kvmctl/demo/vm-db'
+
+    const bigger = diff(topo(db('    firmware: uefi\n    tpm: true\n    memory: 384M')), applied)
+    assert.deepEqual(actionsOf(bigger), ['restart vm/db'])
+    assert.equal(bigger.actions[0]!.destroys_data, false, 'a restart keeps the NVRAM and the TPM state')
+    assert.deepEqual(bigger.notes, [])
+
+    const secure = diff(topo(db('    secure_boot: true\n    tpm: true')), applied)
+    assert.deepEqual(secure.actions[0]!.changes, [
+      { field: 'secure_boot', before: false, after: true, effect: 'restart' },
+    ])
+    assert.equal(secure.actions[0]!.destroys_data, true)
+    assert.deepEqual(secure.notes, [
+      `vm/db: UEFI (the host's OVMF, Secure Boot with Microsoft's keys enrolled) on machine q35, with an NVRAM of its own (${run}/OVMF_VARS.ms.fd), kept across restarts and removed with the VM.`,
+      `vm/db: its NVRAM (${run}/OVMF_VARS.fd) is removed on this restart, and the variables the guest wrote there with it: the new one starts from the template.`,
+    ])
+
+    const noTpm = diff(topo(db('    firmware: uefi')), applied)
+    assert.equal(noTpm.actions[0]!.destroys_data, true)
+    assert.deepEqual(noTpm.notes, [
+      `vm/db: its TPM state (${run}/tpm2.state) is removed on this restart, and what the guest kept in it.`,
+    ])
+  })
+
   it('announces the download of a url image that is not in the cache', () => {
     const text = edit(
       'images:\n',

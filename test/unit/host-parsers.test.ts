@@ -127,6 +127,40 @@ vms:
   })
 })
 
+describe('QEMU command line of a Secure Boot VM with a TPM', () => {
+  const topology = topologyFromText(
+    '/labs/demo/kvmctl.yaml',
+    `
+name: demo
+images: { cloud: { path: ./disk.qcow2, secure_boot: true } }
+vms: { win: { image: cloud, tpm: true } }
+`,
+    '/var/lib/kvmctl',
+  )
+  const vm = topology.vms[0]!
+  const argv = qemuArgv('demo', vm, [], { kvm: false, accelOverride: null })
+  const after = (option: string) => argv.filter((_, i) => argv[i - 1] === option)
+
+  it("secure_boot implies uefi and q35, and boots OVMF's Secure Boot build with SMM on", () => {
+    assert.equal(vm.firmware, 'uefi')
+    assert.deepEqual(after('-machine'), ['q35,smm=on'])
+    assert.deepEqual(after('-drive'), [
+      'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+      'if=pflash,format=raw,unit=1,file=/var/lib/kvmctl/demo/vm-win/OVMF_VARS.ms.fd',
+    ])
+    assert.ok(after('-global').includes('driver=cfi.pflash01,property=secure,value=on'))
+  })
+
+  it("connects the TPM to the VM's own swtpm socket", () => {
+    assert.deepEqual(
+      after('-chardev').at(-1),
+      'socket,id=tpm0-chardev,path=/var/lib/kvmctl/demo/vm-win/swtpm.sock',
+    )
+    assert.deepEqual(after('-tpmdev'), ['emulator,id=tpm0,chardev=tpm0-chardev'])
+    assert.deepEqual(after('-device'), ['tpm-tis,tpmdev=tpm0'])
+  })
+})
+
 describe('SUMS files', () => {
   it('finds the entry for a file name, as sha256sum and sha512sum write it (text or binary mode)', () => {
     const text = `${'a'.repeat(64)}  debian-12-genericcloud-amd64.qcow2\n${'B'.repeat(128)} *debian-12-nocloud-amd64.raw\n`
