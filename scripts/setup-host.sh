@@ -10,6 +10,7 @@ packages=(
   dnsmasq-base nftables        # DHCP and NAT for lab networks
   busybox-static cpio xz-utils zstd  # the tiny test guest
   socat                        # tests talk to serial consoles
+  tcpdump                      # kvmctl capture
   genisoimage                  # cloud-init seeds
   ovmf                         # UEFI firmware for firmware: uefi and secure_boot
   swtpm                        # the TPM emulator for tpm: true

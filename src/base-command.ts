@@ -6,7 +6,7 @@ import type { ChalkInstance } from 'chalk'
 import { loadTopology } from './config/index.js'
 import { KvmctlError } from './lib/errors.js'
 import { didYouMean } from './lib/suggest.js'
-import type { Topology, Vm } from './model/types.js'
+import type { Tap, Topology, Vm } from './model/types.js'
 import { makeStyle } from './render/style.js'
 import { reportError } from './report-error.js'
 
@@ -66,6 +66,33 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         name,
         topology.vms.map((v) => v.name),
       )}`,
+    )
+  }
+
+  /**
+   * A NIC as `VM:NIC`: NIC is its name in the guest (eth0, or nics[].name) or its index. The
+   * tap that carries it, whose device is where its frames can be seen on the host.
+   */
+  protected nicNamed(topology: Topology, endpoint: string): Tap {
+    const colon = endpoint.lastIndexOf(':')
+    if (colon < 1)
+      throw new KvmctlError(
+        `"${endpoint}" is not VM:NIC`,
+        'name a NIC as VM:NAME (web:eth0) or VM:INDEX (web:0)',
+      )
+    const vm = this.vmNamed(topology, endpoint.slice(0, colon))
+    const nic = endpoint.slice(colon + 1)
+    const taps = topology.taps.filter((t) => t.vm === vm.name)
+    const tap = taps.find((t) => t.guestName === nic || String(t.index) === nic)
+    if (tap) return tap
+    throw new KvmctlError(
+      `vm/${vm.name} has no NIC "${nic}"${didYouMean(
+        nic,
+        taps.map((t) => t.guestName),
+      )}`,
+      taps.length > 0
+        ? `its NICs: ${taps.map((t) => `${vm.name}:${t.guestName}`).join(', ')}`
+        : 'it has no NICs',
     )
   }
 

@@ -9,6 +9,7 @@ import {
   createTap,
   deleteLink,
   setBridgeAddress,
+  setBridgeL2Protocols,
   setBridgeMtu,
 } from '../host/network-ops.js'
 import type { Drive, HostCapabilities } from '../host/qemu-argv.js'
@@ -17,6 +18,7 @@ import { shapeTap } from '../host/shaping-ops.js'
 import { removeVmKeys } from '../host/ssh-keys.js'
 import { explainFsError, type VmRecord, writeJson } from '../host/state.js'
 import { pauseVm, prepareFirmware, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
+import { unwireTap, wireTaps } from '../host/wire-ops.js'
 import { KvmctlError } from '../lib/errors.js'
 import { vmFiles } from '../model/layout.js'
 import type { HostSnapshot, Observed } from '../model/snapshot.js'
@@ -48,6 +50,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       const network = a.desired as Network
       const changed = new Set(a.changes.map((c) => c.field))
       if (changed.has('mtu')) await setBridgeMtu(network)
+      if (changed.has('l2_protocols')) await setBridgeL2Protocols(network)
       if (changed.has('cidr')) await setBridgeAddress(network)
       if (changed.has('nat') || changed.has('isolated') || changed.has('cidr')) {
         await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
@@ -72,11 +75,14 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       const tap = a.desired as Tap
       await createTap(ctx.topology, tap)
       if (tap.rate || tap.netem) await shapeTap(tap)
+      await wire(tap, ctx)
     },
-    update: async (a) => {
+    update: async (a, ctx) => {
       const tap = a.desired as Tap
       await attachTap(tap)
       if (a.changes.some((c) => c.field === 'rate' || c.field === 'netem')) await shapeTap(tap)
+      if (tap.peer) await wire(tap, ctx)
+      else if (a.changes.some((c) => c.field === 'peer')) await unwireTap(tap.device)
     },
     delete: (a) => deleteLink(String(a.current!.handle.device)),
   },
@@ -145,6 +151,25 @@ async function vmRecord(vm: Vm, ctx: HostContext): Promise<VmRecord> {
     taps,
     shutdownTimeoutSeconds: vm.shutdownTimeoutSeconds,
   }
+}
+
+/**
+ * A p2p tap's wire, both ways, once both ends exist: the end made second in this apply (its
+ * step waits for the first's) wires both; an end made again next to an existing one, too.
+ */
+async function wire(tap: Tap, ctx: HostContext): Promise<void> {
+  if (!tap.peer) return
+  const peerAction = ctx.plan.actions.find((x) => x.address === tap.peer!.address)
+  const peerExists = peerAction
+    ? peerAction.action === 'create'
+      ? tap.peer.address < tap.address
+      : peerAction.action !== 'delete'
+    : tap.peer.address in ctx.snapshot.resources
+  if (!peerExists) return
+  await wireTaps([
+    { from: tap.device, to: tap.peer.device },
+    { from: tap.peer.device, to: tap.device },
+  ])
 }
 
 /**

@@ -18,7 +18,8 @@ const parseCloudYaml = (text: string) => parseDocument(text, { version: '1.1' })
 
 /** One NIC as cloud-init's network config needs it. */
 export interface SeedNic {
-  readonly index: number
+  /** The interface name the guest gives it. */
+  readonly name: string
   readonly mac: string
   /** The NIC's fixed address with the network's prefix, like 10.0.0.5/24. */
   readonly address: string | null
@@ -70,7 +71,7 @@ export function cloudInitDocuments(vmName: string, raw: RawCloudInit, nics: read
 export function derivedNetworkConfig(nics: readonly SeedNic[]): Record<string, unknown> {
   const ethernets: Record<string, unknown> = {}
   for (const nic of nics) {
-    const name = `eth${nic.index}`
+    const name = nic.name
     const base = { match: { macaddress: nic.mac }, 'set-name': name }
     if (nic.dhcp) ethernets[name] = { ...base, dhcp4: true }
     else if (nic.address) {

@@ -57,6 +57,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       tool('genisoimage (cloud-init seeds)', 'genisoimage', ['-version'], 'genisoimage', true),
       this.ovmf(),
       tool('swtpm (tpm: true)', SWTPM.binary, ['--version'], SWTPM.package, true),
+      tool('tcpdump (kvmctl capture)', 'tcpdump', ['--version'], 'tcpdump', true),
       tool('ssh, ssh-keygen (lab keys)', 'ssh', ['-V'], 'openssh-client', true),
       this.stateDir(),
     ])

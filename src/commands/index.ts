@@ -1,4 +1,5 @@
 import Apply from './apply.js'
+import Capture from './capture.js'
 import Console from './console.js'
 import Destroy from './destroy.js'
 import Doctor from './doctor.js'
@@ -18,6 +19,7 @@ import Validate from './validate.js'
 /** Every command, for oclif's explicit command discovery: one bundle instead of a directory scan. */
 export const COMMANDS = {
   apply: Apply,
+  capture: Capture,
   console: Console,
   destroy: Destroy,
   doctor: Doctor,

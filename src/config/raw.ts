@@ -22,6 +22,8 @@ export interface RawNetwork {
   nat?: boolean
   mtu?: number
   external?: string
+  type?: 'bridge' | 'p2p'
+  l2_protocols?: 'pass'
 }
 
 export interface RawDisk {
@@ -32,6 +34,7 @@ export interface RawDisk {
 
 export interface RawNic {
   network: string
+  name?: string
   ip?: string
   mac?: string
   rate?: string

@@ -10,7 +10,16 @@ import { formatRate, parseDuration, parseRate, parseSize } from '../lib/units.js
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
 import { diskFiles, imageFiles, labDirOf, vmDir } from '../model/layout.js'
 import { derivedMac, hostInterfaceName } from '../model/names.js'
-import type { CloudInit, Disk, Image, Network, Tap, Topology, Vm } from '../model/types.js'
+import {
+  type CloudInit,
+  type Disk,
+  type Image,
+  L2_PASS_MASK,
+  type Network,
+  type Tap,
+  type Topology,
+  type Vm,
+} from '../model/types.js'
 import type { RawImage, RawNic, RawTopology, RawVm } from './raw.js'
 
 export const DEFAULTS = {
@@ -82,6 +91,8 @@ export function resolveTopology(
       name,
       bridge: network.external ?? hostInterfaceName('bridge', lab, name),
       external: network.external !== undefined,
+      p2p: network.type === 'p2p',
+      groupFwdMask: network.l2_protocols === 'pass' ? L2_PASS_MASK : 0,
       cidr: cidr ? formatCidr(cidr) : null,
       hostAddress: cidr ? `${formatIp(firstHost(cidr))}/${cidr.prefix}` : null,
       dhcp: network.dhcp ?? false,
@@ -126,9 +137,11 @@ export function resolveTopology(
         name: tapName(name, index),
         vm: name,
         index,
+        guestName: nic.name ?? `eth${index}`,
         device: hostInterfaceName('tap', lab, tapName(name, index)),
         network: network.name,
-        bridge: network.bridge,
+        bridge: network.p2p ? null : network.bridge,
+        peer: network.p2p ? p2pPeer(raw, lab, name, index) : null,
         mac: nicMac(lab, name, index, nic),
         ip: nic.ip ?? null,
         mtu: network.mtu,
@@ -157,7 +170,14 @@ export function resolveTopology(
         null,
       bootDisk: boot.address,
       disks: (vm.disks ?? []).map((disk) => addressOf('disk', disk)),
-      nics: vmTaps.map((t) => ({ tap: t.address, device: t.device, network: t.network, mac: t.mac })),
+      nics: vmTaps.map((t) => ({
+        tap: t.address,
+        device: t.device,
+        network: t.network,
+        mac: t.mac,
+        name: t.guestName,
+        mtu: t.mtu,
+      })),
       cloudInit: cloudInit,
       runAs: vm.run_as ?? d.run_as ?? null,
       sshUser:
@@ -202,7 +222,7 @@ function resolveCloudInit(
     const network = networks.get(tap.network)!
     const prefix = network.cidr?.split('/')[1]
     return {
-      index: tap.index,
+      name: tap.guestName,
       mac: tap.mac,
       address: tap.ip && prefix ? `${tap.ip}/${prefix}` : null,
       dhcp: network.dhcp,
@@ -334,4 +354,16 @@ function firmwareOf(vm: RawVm, image: Image): Pick<Vm, 'firmware' | 'machine' | 
     secureBoot,
     tpm: vm.tpm ?? image.tpm ?? false,
   }
+}
+
+/** The other end of a p2p network that NIC `index` of `vm` is on (validation ensures there is one). */
+function p2pPeer(raw: RawTopology, lab: string, vm: string, index: number): Tap['peer'] {
+  const network = raw.vms?.[vm]?.nics?.[index]?.network
+  for (const [other, spec] of Object.entries(raw.vms ?? {}))
+    for (const [i, nic] of (spec.nics ?? []).entries())
+      if (nic.network === network && !(other === vm && i === index)) {
+        const name = tapName(other, i)
+        return { address: addressOf('tap', name), device: hostInterfaceName('tap', lab, name) }
+      }
+  return null
 }

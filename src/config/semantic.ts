@@ -36,6 +36,8 @@ export function checkSemantics(data: unknown): Finding[] {
   const macs = new Map<string, KeyPath>()
   const ips = new Map<string, KeyPath>()
   const diskUsers = new Map<string, KeyPath>()
+  /** The NICs on each p2p network: a wire has exactly two ends. */
+  const wireEnds = new Map<string, KeyPath[]>()
   for (const [vmName, vm] of entriesOf(data.vms)) {
     const at = (...rest: (string | number)[]): KeyPath => ['vms', vmName, ...rest]
     if (typeof vm.image === 'string' && !imageNames.includes(vm.image)) {
@@ -124,6 +126,25 @@ export function checkSemantics(data: unknown): Finding[] {
         else ips.set(nic.ip, nicAt('ip'))
       }
     })
+    // The guest's interface names: given ones, eth<index> otherwise; two alike on a VM clash.
+    const names = new Map<string, number>()
+    nics.forEach((nic: unknown, index: number) => {
+      const given = isRecord(nic) && typeof nic.name === 'string' ? nic.name : null
+      const name = given ?? `eth${index}`
+      const first = names.get(name)
+      if (first === undefined) names.set(name, index)
+      else {
+        const explicit = given !== null ? index : first
+        problem(
+          at('nics', explicit, 'name'),
+          `two NICs of vm "${vmName}" would be ${name} in the guest (nics[${first}] and nics[${index}]); name them apart`,
+        )
+      }
+    })
+    nics.forEach((nic: unknown, index: number) => {
+      if (isRecord(nic) && typeof nic.network === 'string' && networks.get(nic.network)?.type === 'p2p')
+        wireEnds.set(nic.network, [...(wireEnds.get(nic.network) ?? []), at('nics', index)])
+    })
     const attached = Array.isArray(vm.disks) ? vm.disks : []
     attached.forEach((diskName: unknown, index: number) => {
       if (typeof diskName !== 'string') return
@@ -136,6 +157,14 @@ export function checkSemantics(data: unknown): Finding[] {
         problem(at('disks', index), `disk "${diskName}" is attached twice: ${pathText(first)} has it already`)
       else diskUsers.set(diskName, at('disks', index))
     })
+  }
+  for (const [name, network] of networks) {
+    const ends = wireEnds.get(name) ?? []
+    if (network.type === 'p2p' && ends.length !== 2)
+      problem(
+        ['networks', name, 'type'],
+        `a p2p network joins exactly two NICs; ${ends.length === 0 ? 'none is' : `${ends.length} are`} on it${ends.length > 0 ? ` (${ends.map(pathText).join(', ')})` : ''}: use a bridge network for more`,
+      )
   }
   return findings
 }
@@ -203,6 +232,17 @@ function checkNetworks(networks: Map<string, Record<string, unknown>>, problem: 
   const cidrs = new Map<string, NonNullable<ReturnType<typeof parseCidr>>>()
   for (const [name, network] of networks) {
     const at = (key: string): KeyPath => ['networks', name, key]
+    if (network.type === 'p2p') {
+      for (const key of ['cidr', 'dhcp', 'nat', 'external', 'l2_protocols']) {
+        if (network[key] !== undefined)
+          problem(
+            at(key),
+            `a p2p network is a wire between two NICs, with no bridge and no host address: remove ${key}, or drop type: p2p`,
+          )
+      }
+    } else if (network.l2_protocols !== undefined && typeof network.external === 'string') {
+      problem(at('l2_protocols'), "an external bridge is the host's, used as it is: remove l2_protocols")
+    }
     if (typeof network.external === 'string') {
       const reason = interfaceNameProblem(network.external)
       if (reason) problem(at('external'), `external bridge name "${network.external}" ${reason}`)

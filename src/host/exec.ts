@@ -99,11 +99,18 @@ function hostCommandError(argv: readonly string[], error: unknown, timeoutMs: nu
 }
 
 /**
- * Hands the terminal to a program (ssh, a builder script) and returns its exit code: stdin,
- * stdout and stderr are kvmctl's own. `missing` says how to install the program.
+ * Hands the terminal to a program (ssh, a builder script, tcpdump) and returns its exit code:
+ * stdin, stdout and stderr are kvmctl's own. `missing` says how to install the program.
  */
-export async function handOver(file: string, args: readonly string[], missing: string): Promise<number> {
-  const result = await execa(file, args, { stdio: 'inherit', reject: false })
+export async function handOver(
+  file: string,
+  args: readonly string[],
+  missing: string,
+  options: { stdoutFile?: string } = {},
+): Promise<number> {
+  // stdout: kvmctl's, or a file that kvmctl writes (kvmctl capture -w).
+  const stdout: Options['stdout'] = options.stdoutFile ? { file: options.stdoutFile } : 'inherit'
+  const result = await execa(file, args, { stdin: 'inherit', stdout, stderr: 'inherit', reject: false })
   if (result.exitCode === undefined && !result.signal) {
     throw new KvmctlError(
       `cannot run ${file}: ${(result.cause as Error | undefined)?.message ?? result.shortMessage}`,

@@ -14,6 +14,8 @@ export interface Link {
   readonly up: boolean
   /** The kind of its root qdisc (noqueue, fq_codel, tbf, netem...). */
   readonly qdisc: string | null
+  /** A bridge's group_fwd_mask (0 for other links). */
+  readonly groupFwdMask: number
   readonly addresses: readonly string[]
 }
 
@@ -25,7 +27,7 @@ interface IpAddrJson {
   mtu: number
   qdisc?: string
   flags?: string[]
-  linkinfo?: { info_kind?: string }
+  linkinfo?: { info_kind?: string; info_data?: { group_fwd_mask?: string | number } }
   addr_info?: { family: string; local: string; prefixlen: number }[]
 }
 
@@ -39,6 +41,7 @@ export function parseLinks(json: readonly IpAddrJson[]): Link[] {
     mtu: l.mtu,
     up: (l.flags ?? []).includes('UP'),
     qdisc: l.qdisc ?? null,
+    groupFwdMask: Number(l.linkinfo?.info_data?.group_fwd_mask ?? 0),
     addresses: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
   }))
 }

@@ -21,7 +21,7 @@ function quoteBatchWord(word: string): string {
 
 export async function createBridge(owner: LabOwner, network: Network): Promise<void> {
   const commands: string[][] = [
-    ['link', 'add', 'name', network.bridge, 'type', 'bridge'],
+    ['link', 'add', 'name', network.bridge, 'type', 'bridge', ...groupFwdMask(network)],
     [
       'link',
       'set',
@@ -37,6 +37,13 @@ export async function createBridge(owner: LabOwner, network: Network): Promise<v
   if (network.hostAddress) commands.push(['addr', 'add', network.hostAddress, 'dev', network.bridge])
   await ipBatch(commands)
 }
+
+/** `l2_protocols`: the link-local groups the bridge forwards (ip takes the mask, 0 for none). */
+export async function setBridgeL2Protocols(network: Network): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', network.bridge, 'type', 'bridge', ...groupFwdMask(network)])
+}
+
+const groupFwdMask = (network: Network) => ['group_fwd_mask', `0x${network.groupFwdMask.toString(16)}`]
 
 export async function setBridgeMtu(network: Network): Promise<void> {
   await run('ip', ['link', 'set', 'dev', network.bridge, 'mtu', String(network.mtu ?? 1500)])
@@ -56,13 +63,20 @@ export async function createTap(owner: LabOwner, tap: Tap): Promise<void> {
   ])
 }
 
-/** Attaches the tap to its bridge with its mtu, and brings it up: also the repair of a detached tap. */
+/**
+ * Attaches the tap to its bridge (a p2p tap to none) with its mtu, and brings it up: also the
+ * repair of a detached tap.
+ */
 export async function attachTap(tap: Tap): Promise<void> {
   await run('ip', ['link', 'set', 'dev', tap.device, ...tapSettings(tap)])
 }
 
 function tapSettings(tap: Tap): string[] {
-  return ['master', tap.bridge, ...(tap.mtu ? ['mtu', String(tap.mtu)] : []), 'up']
+  return [
+    ...(tap.bridge ? ['master', tap.bridge] : ['nomaster']),
+    ...(tap.mtu ? ['mtu', String(tap.mtu)] : []),
+    'up',
+  ]
 }
 
 export async function deleteLink(name: string): Promise<void> {

@@ -20,6 +20,7 @@ import {
 import { type LabOwner, parseOwnershipMarker } from '../model/names.js'
 import type { HostCapacity, HostSnapshot, Observed, ObservedResource } from '../model/snapshot.js'
 import type { Address, Tap, Topology, VmFields } from '../model/types.js'
+import { l2ProtocolsText } from '../plan/fields.js'
 import { checkStateDir } from './boundary.js'
 import { imageDigests } from './checksums.js'
 import { observeDhcp } from './dhcp-ops.js'
@@ -41,6 +42,7 @@ import {
   vmRecordProblem,
 } from './state.js'
 import { SWTPM, swtpmRunning } from './tpm-ops.js'
+import { observeWires } from './wire-ops.js'
 
 /**
  * Reads what the host has for a lab, without changing anything: one `ip` call for every
@@ -69,9 +71,12 @@ export async function observe(
     imageDigests(topology),
   ])
   const images = imageFiles(settleImages(topology, sums.digests))
-  const shaping = await observeLabShaping(topology, links)
+  const [shaping, wires] = await Promise.all([
+    observeLabShaping(topology, links),
+    observeLabWires(topology, links),
+  ])
   const resources: Record<Address, ObservedResource> = {}
-  for (const r of [...observeLinks(links, topology, { firewall, shaping, dhcp }), ...disks.resources])
+  for (const r of [...observeLinks(links, topology, { firewall, shaping, wires, dhcp }), ...disks.resources])
     resources[r.address] = r
   // A VM whose record is lost may use any of the lab's disks and taps: it is stopped before they go.
   const disksAndTaps = Object.values(resources)
@@ -83,7 +88,7 @@ export async function observe(
   }
   const wanted = [
     ...topology.networks
-      .filter((n) => !n.external)
+      .filter((n) => !n.external && !n.p2p)
       .map((n) => ({ address: n.address, hostName: n.bridge, kind: 'bridge' })),
     ...topology.taps.map((t) => ({ address: t.address, hostName: t.device, kind: 'tap' })),
   ]
@@ -293,6 +298,8 @@ async function missingUsers(topology: Topology): Promise<{ address: Address; mes
 interface Services {
   readonly firewall: Set<string> | null
   readonly shaping: Map<string, { rate: string | null; netem: string | null }>
+  /** Where each p2p tap's ingress is redirected (wire-ops). */
+  readonly wires: Map<string, string | null>
   readonly dhcp: Map<string, ReturnType<typeof observeDhcp>>
 }
 
@@ -307,6 +314,15 @@ function observeDhcpServers(labDir: string): Services['dhcp'] {
  * The shaping on the lab's taps, asked of `tc` only when one of them wants shaping or has a
  * qdisc that kvmctl makes (ip names each link's root qdisc): most labs shape nothing.
  */
+/** The wires of the lab's p2p taps that exist: only a lab with p2p networks pays for the tc call. */
+async function observeLabWires(topology: Topology, links: readonly Link[]): Promise<Services['wires']> {
+  const owned = ownedLinks(links, topology)
+  const devices = topology.taps
+    .filter((t) => t.peer && owned.has(t.address))
+    .map((t) => owned.get(t.address)!.name)
+  return observeWires(devices).catch(() => new Map())
+}
+
 async function observeLabShaping(topology: Topology, links: readonly Link[]): Promise<Services['shaping']> {
   const shaped = [...ownedLinks(links, topology).values()].some(
     (link) => link.qdisc === 'tbf' || link.qdisc === 'netem',
@@ -369,6 +385,7 @@ function observeLinks(links: readonly Link[], owner: LabOwner, services: Service
           nat: services.firewall?.has(ruleComment(lab, address, 'nat')) ?? false,
           isolated: services.firewall?.has(ruleComment(lab, address, 'isolated')) ?? false,
           mtu: link.mtu,
+          l2_protocols: l2ProtocolsText(link.groupFwdMask),
         },
         handle: { bridge: link.name, hostAddress: link.addresses[0] ?? null },
         uses: [],
@@ -383,6 +400,7 @@ function observeLinks(links: readonly Link[], owner: LabOwner, services: Service
         fields: {
           device: link.name,
           bridge: link.up ? link.master : null,
+          peer: link.up ? (services.wires.get(link.name) ?? null) : null,
           mtu: link.mtu,
           rate: services.shaping.get(link.name)?.rate ?? null,
           netem: services.shaping.get(link.name)?.netem ?? null,

@@ -129,7 +129,9 @@ export function qemuArgv(
   vm.nics.forEach((nic, index) => {
     argv.push('-netdev', `tap,id=net${index},ifname=${nic.device},script=no,downscript=no`)
     // romfile=: no network-boot ROM to load; kvmctl boots from a kernel or a disk.
-    argv.push('-device', `virtio-net-pci,netdev=net${index},mac=${nic.mac},romfile=`)
+    // host_mtu: the guest's NIC takes the network's mtu (jumbo frames on a wire) without config.
+    const mtu = nic.mtu && nic.mtu !== 1500 ? `,host_mtu=${nic.mtu}` : ''
+    argv.push('-device', `virtio-net-pci,netdev=net${index},mac=${nic.mac}${mtu},romfile=`)
   })
   return argv
 }

@@ -19,8 +19,13 @@ export function compareAddresses(a: Address, b: Address): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-export function allResources(topology: Topology): Resource[] {
-  return [...topology.networks, ...topology.disks, ...topology.taps, ...topology.vms]
+/**
+ * What kvmctl makes on the host for a topology: every resource but the networks that are no
+ * object of the lab's own (an external bridge is the host's; a p2p network is only its taps).
+ */
+export function hostResources(topology: Topology): Resource[] {
+  const networks = topology.networks.filter((n) => !n.external && !n.p2p)
+  return [...networks, ...topology.disks, ...topology.taps, ...topology.vms]
 }
 
 export const bootDiskName = (vm: string): string => `${vm}.boot`

@@ -31,6 +31,8 @@ export type NetworkFields = {
   readonly nat: boolean
   readonly isolated: boolean
   readonly mtu: number | null
+  /** The link-local protocols the bridge forwards beyond its default: `pass`, or its raw mask. */
+  readonly l2_protocols: string | null
 }
 
 export type DiskFields = {
@@ -45,6 +47,8 @@ export type DiskFields = {
 export type TapFields = {
   readonly device: string
   readonly bridge: string | null
+  /** On a p2p network: the tap its ingress is redirected to (the other end of the wire). */
+  readonly peer: string | null
   readonly mtu: number | null
   readonly rate: string | null
   readonly netem: string | null
@@ -82,9 +86,13 @@ export interface Network {
   readonly type: 'network'
   readonly address: Address
   readonly name: string
-  /** The host bridge: derived, or the user's `external` bridge. */
+  /** The host bridge: derived, or the user's `external` bridge (a p2p network has none on the host). */
   readonly bridge: string
   readonly external: boolean
+  /** A wire between two NICs: their taps redirect to each other (tc mirred), no bridge. */
+  readonly p2p: boolean
+  /** The bridge's group_fwd_mask: 0, or L2_PASS_MASK for `l2_protocols: pass`. */
+  readonly groupFwdMask: number
   readonly cidr: string | null
   /** The bridge's own address with prefix, the first host of the cidr. */
   readonly hostAddress: string | null
@@ -130,10 +138,14 @@ export interface Tap {
   readonly name: string
   readonly vm: string
   readonly index: number
+  /** The interface name in the guest: `name`, else eth0, eth1... by NIC order. */
+  readonly guestName: string
   readonly device: string
   readonly network: string
-  /** The host bridge the tap is attached to. */
-  readonly bridge: string
+  /** The host bridge the tap is attached to; null on a p2p network. */
+  readonly bridge: string | null
+  /** On a p2p network: the other end's tap, to which every frame from this one is redirected. */
+  readonly peer: { readonly address: Address; readonly device: string } | null
   readonly mac: string
   readonly ip: string | null
   readonly mtu: number | null
@@ -149,6 +161,10 @@ export interface VmNic {
   readonly device: string
   readonly network: string
   readonly mac: string
+  /** The interface name in the guest: `name`, else eth0, eth1... by NIC order. */
+  readonly name: string
+  /** The network's mtu, which the guest's NIC is told (virtio host_mtu) when it is not 1500. */
+  readonly mtu: number | null
 }
 
 export interface Ready {
@@ -243,5 +259,12 @@ export interface Topology {
   readonly taps: readonly Tap[]
   readonly vms: readonly Vm[]
 }
+
+/**
+ * `l2_protocols: pass`: the bits of 01:80:c2:00:00:0X a Linux bridge may forward (LLDP is bit
+ * 14); bits 0-2 (STP, PAUSE, LACP) the kernel refuses. STP BPDUs pass anyway while the bridge
+ * runs no STP of its own, which kvmctl's never do.
+ */
+export const L2_PASS_MASK = 0xfff8
 
 export const RESOURCE_ORDER: readonly ResourceType[] = ['network', 'disk', 'tap', 'vm']

@@ -1,12 +1,17 @@
 import type { Address, Resource, Topology } from '../model/types.js'
 
-/** What a desired resource needs on the host before it can exist: a VM its disks and taps, a tap its bridge. */
+/**
+ * What a desired resource needs on the host before it can exist: a VM its disks and taps, a tap
+ * its bridge (or, the second end of a p2p wire, the first end).
+ */
 export function desiredUses(resource: Resource, topology: Topology): Address[] {
   switch (resource.type) {
     case 'network':
     case 'disk':
       return []
     case 'tap': {
+      // A p2p tap has no bridge; the later end of the wire waits for the earlier, and wires both.
+      if (resource.peer) return resource.peer.address < resource.address ? [resource.peer.address] : []
       const network = topology.networks.find((n) => n.name === resource.network)
       return network && !network.external ? [network.address] : []
     }

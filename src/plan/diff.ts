@@ -1,6 +1,6 @@
 import { PlanError, type PlanProblem } from '../lib/errors.js'
 import { parseSize } from '../lib/units.js'
-import { allResources, compareAddresses } from '../model/address.js'
+import { compareAddresses, hostResources } from '../model/address.js'
 import { nvramOf, vmFiles } from '../model/layout.js'
 import type { HostSnapshot, ObservedResource } from '../model/snapshot.js'
 import type { Address, Fields, FieldValue, Resource, Topology, Vm } from '../model/types.js'
@@ -26,8 +26,7 @@ export interface PlanOptions {
 export function diff(topology: Topology, snapshot: HostSnapshot, options: PlanOptions = {}): Plan {
   const desired = new Map<Address, Resource>()
   if (!options.destroy) {
-    for (const r of allResources(topology))
-      if (!(r.type === 'network' && r.external)) desired.set(r.address, r)
+    for (const r of hostResources(topology)) desired.set(r.address, r)
   }
   const observed = new Map(Object.entries(snapshot.resources))
   const problems: PlanProblem[] = []
@@ -117,6 +116,17 @@ function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly
   for (const action of actions) {
     const vm = action.type === 'vm' && action.desired?.type === 'vm' ? action.desired : null
     if (vm) notes.push(...firmwareNotes(action, vm))
+    const bridge = action.desired?.type === 'network' ? action.desired : null
+    if (bridge?.groupFwdMask && action.changes.some((c) => c.field === 'l2_protocols'))
+      notes.push(
+        `${action.address}: l2_protocols: pass forwards LLDP, 802.1X and the other link-local groups 01:80:c2:00:00:03-0f; STP BPDUs and 802.1Q-tagged frames pass every kvmctl bridge (no STP, no VLAN filtering of its own). LACP and PAUSE (:02, :01) cannot pass a Linux bridge: use type: p2p.`,
+      )
+    const tap = action.desired?.type === 'tap' ? action.desired : null
+    if (tap?.peer && action.changes.some((c) => c.field === 'peer')) {
+      const [first, second] = [tap.address, tap.peer.address].sort()
+      const note = `network/${tap.network}: a p2p wire between ${first} and ${second}: each tap's ingress is redirected to the other (tc mirred), every frame passes unchanged.`
+      if (!notes.includes(note)) notes.push(note)
+    }
     if (
       action.type === 'vm' &&
       action.action !== 'create' &&

@@ -1,7 +1,13 @@
 import { cloudInitText } from '../cloud-init/documents.js'
 import { formatMiB, formatSize } from '../lib/units.js'
 import { parseAddress } from '../model/address.js'
-import type { FieldsOf, Network, Resource, ResourceType } from '../model/types.js'
+import {
+  type FieldsOf,
+  L2_PASS_MASK,
+  type Network,
+  type Resource,
+  type ResourceType,
+} from '../model/types.js'
 import type { Effect } from './types.js'
 
 /**
@@ -20,6 +26,7 @@ export const FIELD_EFFECTS: { readonly [T in ResourceType]: Readonly<Record<keyo
     nat: 'in-place',
     isolated: 'in-place',
     mtu: 'in-place',
+    l2_protocols: 'in-place',
   },
   // backing_file: the image's file; a url image's changes with its sha256 (a new cache entry).
   disk: {
@@ -29,7 +36,14 @@ export const FIELD_EFFECTS: { readonly [T in ResourceType]: Readonly<Record<keyo
     size: 'in-place',
     protect: 'in-place',
   },
-  tap: { device: 'replace', bridge: 'in-place', mtu: 'in-place', rate: 'in-place', netem: 'in-place' },
+  tap: {
+    device: 'replace',
+    bridge: 'in-place',
+    peer: 'in-place',
+    mtu: 'in-place',
+    rate: 'in-place',
+    netem: 'in-place',
+  },
   vm: {
     image: 'replace',
     cpus: 'restart',
@@ -65,6 +79,7 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
         // The lab's firewall keeps every managed network's traffic on its bridge, but for NAT.
         isolated: true,
         mtu: resource.mtu,
+        l2_protocols: l2ProtocolsText(resource.groupFwdMask),
       }
     case 'disk':
       return {
@@ -79,6 +94,7 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
       return {
         device: resource.device,
         bridge: resource.bridge,
+        peer: resource.peer?.device ?? null,
         mtu: resource.mtu,
         rate: resource.rate,
         netem: resource.netem,
@@ -118,4 +134,10 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
 /** How a dnsmasq host entry is compared: `MAC=IP,NAME`, `MAC=NAME` or `MAC=IP` (as its config line). */
 export function dhcpHostText(host: Network['dhcpHosts'][number]): string {
   return `${host.mac}=${[host.ip, host.name].filter((v) => v !== null).join(',')}`
+}
+
+/** A bridge's group_fwd_mask as the field `l2_protocols`: null (none), `pass`, or the raw mask. */
+export function l2ProtocolsText(mask: number): string | null {
+  if (mask === 0) return null
+  return mask === L2_PASS_MASK ? 'pass' : `group_fwd_mask 0x${mask.toString(16)}`
 }

@@ -4,12 +4,18 @@ const id = (kind: string, name: string) => `${kind}_${name.replace(/-/g, '_')}`
 
 function networkLabel(network: Network): string[] {
   if (network.external) return [network.name, `external bridge ${network.bridge}`]
-  return [network.name, ...(network.cidr ? [network.cidr] : []), ...(network.dhcp ? ['dhcp'] : [])]
+  return [
+    network.name,
+    ...(network.p2p ? ['p2p wire'] : []),
+    ...(network.cidr ? [network.cidr] : []),
+    ...(network.dhcp ? ['dhcp'] : []),
+  ]
 }
 
 function nicLabel(topology: Topology, vm: string, index: number): string {
   const tap = topology.taps.find((t) => t.vm === vm && t.index === index)!
-  return tap.ip ?? `eth${index}`
+  // The NIC as the guest names it (VM:NAME in kvmctl capture), and its fixed address.
+  return tap.ip ? `${tap.guestName} ${tap.ip}` : tap.guestName
 }
 
 /** Mermaid flowchart: GitHub and most Markdown viewers draw it. */

@@ -50,6 +50,10 @@ export class TestHost {
     return execFileSync('ip', ['-n', this.netns, ...args], { encoding: 'utf8' })
   }
 
+  tc(...args: string[]): string {
+    return execFileSync('ip', ['netns', 'exec', this.netns, 'tc', ...args], { encoding: 'utf8' })
+  }
+
   links(): { ifname: string; ifalias?: string; mtu: number; master?: string }[] {
     return JSON.parse(this.ip('-j', '-d', 'link', 'show'))
   }

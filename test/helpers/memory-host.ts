@@ -1,4 +1,4 @@
-import { allResources } from '../../src/model/address.js'
+import { hostResources } from '../../src/model/address.js'
 import type { HostSnapshot, NameConflict, ObservedResource } from '../../src/model/snapshot.js'
 import type { Address, Resource, Topology } from '../../src/model/types.js'
 import { desiredUses } from '../../src/plan/dependencies.js'
@@ -32,8 +32,7 @@ export class MemoryHost {
   /** A host on which `topology` has been applied. */
   static applied(topology: Topology): MemoryHost {
     const host = new MemoryHost(topology.lab)
-    for (const resource of allResources(topology)) {
-      if (resource.type === 'network' && resource.external) continue
+    for (const resource of hostResources(topology)) {
       host.resources.set(resource.address, observedFromDesired(resource, topology))
     }
     return host

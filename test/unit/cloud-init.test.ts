@@ -21,11 +21,11 @@ const KEYS = {
 }
 
 describe('cloud-init seed documents', () => {
-  it('derives a network config from the NICs: DHCP, a fixed address with its NAT gateway, or nothing', () => {
+  it('derives a network config from the NICs, by their names: DHCP, a fixed address with its NAT gateway, or nothing', () => {
     const config = derivedNetworkConfig([
-      { index: 0, mac: '52:54:00:00:00:01', address: null, dhcp: true, gateway: null },
-      { index: 1, mac: '52:54:00:00:00:02', address: '10.0.0.5/24', dhcp: false, gateway: '10.0.0.1' },
-      { index: 2, mac: '52:54:00:00:00:03', address: null, dhcp: false, gateway: null },
+      { name: 'eth0', mac: '52:54:00:00:00:01', address: null, dhcp: true, gateway: null },
+      { name: 'eth1', mac: '52:54:00:00:00:02', address: '10.0.0.5/24', dhcp: false, gateway: '10.0.0.1' },
+      { name: 'uplink', mac: '52:54:00:00:00:03', address: null, dhcp: false, gateway: null },
     ])
     assert.deepEqual(config, {
       version: 2,
@@ -37,9 +37,9 @@ describe('cloud-init seed documents', () => {
           addresses: ['10.0.0.5/24'],
           routes: [{ to: '0.0.0.0/0', via: '10.0.0.1' }],
         },
-        eth2: {
+        uplink: {
           match: { macaddress: '52:54:00:00:00:03' },
-          'set-name': 'eth2',
+          'set-name': 'uplink',
           dhcp4: false,
           optional: true,
         },

@@ -4,6 +4,7 @@ import { topologyFromText } from '../../src/config/index.js'
 import { canonicalJson } from '../../src/lib/canonical-json.js'
 import { PlanError } from '../../src/lib/errors.js'
 import { emptySnapshot, type Observed } from '../../src/model/snapshot.js'
+import type { Tap } from '../../src/model/types.js'
 import { diff } from '../../src/plan/diff.js'
 import { FIELD_EFFECTS } from '../../src/plan/fields.js'
 import type { Plan } from '../../src/plan/types.js'
@@ -212,6 +213,35 @@ describe('planner', () => {
     assert.deepEqual(noTpm.notes, [
       `vm/db: its TPM state (${run}/tpm2.state) is removed on this restart, and what the guest kept in it.`,
     ])
+  })
+
+  it('makes a p2p network of its two taps alone: the second end waits for the first and wires both', () => {
+    const text = edit('  wire: {}', '  wire: { type: p2p, mtu: 9000 }').replace(
+      '    nics: [{ network: lan }]\n',
+      '    nics: [{ network: lan }, { network: wire }]\n',
+    )
+    const plan = diff(topo(text), emptySnapshot('demo'))
+    assert.equal(
+      plan.actions.some((a) => a.address === 'network/wire'),
+      false,
+      'no host object',
+    )
+    const tap = (address: string) => plan.actions.find((a) => a.address === address)!
+    const peer = (address: string) => tap(address).changes.find((c) => c.field === 'peer')?.after
+    assert.equal(peer('tap/db.1'), (tap('tap/web.1').desired as Tap).device)
+    assert.equal(peer('tap/web.1'), (tap('tap/db.1').desired as Tap).device)
+    assert.deepEqual(tap('tap/db.1').depends_on, [])
+    assert.deepEqual(tap('tap/web.1').depends_on, ['tap/db.1'])
+    assert.equal(
+      tap('tap/web.1').changes.some((c) => c.field === 'bridge'),
+      false,
+      'on no bridge',
+    )
+    assert.ok(
+      plan.notes.includes(
+        "network/wire: a p2p wire between tap/db.1 and tap/web.1: each tap's ingress is redirected to the other (tc mirred), every frame passes unchanged.",
+      ),
+    )
   })
 
   it('announces the download of a url image that is not in the cache', () => {

@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import { stringify } from 'yaml'
 import { topologyFromText } from '../../src/config/index.js'
 import { TopologyError } from '../../src/lib/errors.js'
-import { allResources } from '../../src/model/address.js'
+import { hostResources } from '../../src/model/address.js'
 import { emptySnapshot } from '../../src/model/snapshot.js'
 import { diff } from '../../src/plan/diff.js'
 import { kvmctl, STACK_LINE } from '../helpers/cli.js'
@@ -157,7 +157,7 @@ describe('properties (fast-check)', () => {
         assert.equal(new Set(names).size, names.length, 'host names never collide')
         assert.equal(new Set(a.taps.map((t) => t.mac)).size, a.taps.length, 'MACs never collide')
         assert.deepEqual(diff(a, MemoryHost.applied(a).snapshot()).actions, [], 'applied: no changes')
-        assert.ok(allResources(a).length >= a.vms.length * 2)
+        assert.ok(hostResources(a).length >= a.vms.length * 2)
       }),
       { numRuns: RUNS, seed },
     )
