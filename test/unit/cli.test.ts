@@ -35,7 +35,7 @@ describe('the CLI without a host', () => {
   it('graph draws Mermaid by default and DOT on request', async () => {
     const mermaid = await kvmctl(['graph', '-f', 'examples/router.yaml'])
     assert.match(mermaid.stdout, /^flowchart LR\n/)
-    assert.match(mermaid.stdout, /vm_router ---\|"10\.1\.0\.254"\| net_left/)
+    assert.match(mermaid.stdout, /vm_router ---\|"eth0 10\.1\.0\.254"\| net_left/)
     const dot = await kvmctl(['graph', '-f', 'examples/router.yaml', '--format', 'dot'])
     assert.match(dot.stdout, /^graph "router" \{/)
   })
