@@ -17,7 +17,15 @@ import { buildSeed } from '../host/seed-ops.js'
 import { shapeTap } from '../host/shaping-ops.js'
 import { removeVmKeys } from '../host/ssh-keys.js'
 import { explainFsError, type VmRecord, writeJson } from '../host/state.js'
-import { pauseVm, prepareFirmware, removeVmFiles, resumeVm, startVm, stopVm } from '../host/vm-ops.js'
+import {
+  pauseVm,
+  prepareFirmware,
+  removeVmFiles,
+  resumeVm,
+  setLinks,
+  startVm,
+  stopVm,
+} from '../host/vm-ops.js'
 import { unwireTap, wireTaps } from '../host/wire-ops.js'
 import { KvmctlError } from '../lib/errors.js'
 import { vmFiles } from '../model/layout.js'
@@ -192,6 +200,9 @@ async function launch(vm: Vm, ctx: HostContext, record: VmRecord): Promise<void>
   if (vm.cloudInit) await buildSeed(ctx.topology.lab, ctx.topology.labDir, vm)
   await prepareFirmware(vm)
   await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, record)
+  // QEMU starts every NIC up; the ones the topology wants down are cut before the guest uses them.
+  const down = vm.nics.flatMap((nic, index) => (nic.link === 'down' ? [{ index, up: false }] : []))
+  if (down.length > 0) await setLinks(vm.runDir, down)
 }
 
 async function startOrRecord(vm: Vm, ctx: HostContext): Promise<void> {
@@ -222,6 +233,15 @@ async function updateVm(action: Action, ctx: HostContext): Promise<void> {
       return
     } else if (after === 'paused') await pauseVm(vm.runDir)
     else await resumeVm(vm.runDir)
+  }
+  // A stopped VM's links are set when it starts.
+  const links = action.changes.find((c) => c.field === 'links')
+  if (links && after !== 'stopped') {
+    const wasDown = new Set((links.before ?? []) as readonly string[])
+    const changed = vm.nics.flatMap((nic, index) =>
+      wasDown.has(`${nic.name} down`) === (nic.link === 'down') ? [] : [{ index, up: nic.link === 'up' }],
+    )
+    await setLinks(vm.runDir, changed)
   }
   await writeJson(vmFiles(vm.runDir).spec, await vmRecord(vm, ctx))
 }

@@ -54,6 +54,10 @@ export default class Status extends BaseCommand<typeof Status> {
         pid: (o?.handle.pid as number | null | undefined) ?? null,
         cpus: o ? Number(o.fields.cpus) : vm.cpus,
         memory: o ? String(o.fields.memory) : `${vm.memoryMiB}M`,
+        links: vm.nics.map((nic) => ({
+          nic: `${vm.name}:${nic.name}`,
+          link: o && (o.fields.links as readonly string[]).includes(`${nic.name} down`) ? 'down' : 'up',
+        })),
         firmware: vm.firmware,
         secure_boot: vm.secureBoot,
         nvram: nvramOf(vm),

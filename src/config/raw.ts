@@ -35,6 +35,7 @@ export interface RawDisk {
 export interface RawNic {
   network: string
   name?: string
+  link?: 'up' | 'down'
   ip?: string
   mac?: string
   rate?: string

@@ -176,6 +176,7 @@ export function resolveTopology(
         network: t.network,
         mac: t.mac,
         name: t.guestName,
+        link: vm.nics?.[t.index]?.link ?? 'up',
         mtu: t.mtu,
       })),
       cloudInit: cloudInit,

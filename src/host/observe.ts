@@ -539,7 +539,11 @@ function observeVms(
         })
       }
       const record = read.state === 'ok' ? read.record : null
-      const fields = { ...BEFORE_FIRMWARE, ...(record?.fields ?? UNKNOWN_VM_FIELDS) }
+      const recorded = record?.fields ?? UNKNOWN_VM_FIELDS
+      // QEMU has no query for a NIC's link state: kvmctl knows it from its record. Records from
+      // before links were a field are of VMs whose NICs are all up.
+      const links = recorded.links ?? []
+      const fields = { ...BEFORE_FIRMWARE, ...recorded, links }
       // A VM whose swtpm died has lost its TPM until it restarts: drift the plan repairs.
       if (fields.tpm && alive && !swtpmRunning(runDir)) {
         fields.tpm = false
@@ -586,6 +590,7 @@ const UNKNOWN_VM_FIELDS: Omit<VmFields, 'state'> = {
   initrd: null,
   cmdline: null,
   nics: [],
+  links: [],
   disks: [],
   cloud_init: null,
   ready: null,

@@ -161,6 +161,7 @@ export function vmRecordProblem(v: unknown): string | null {
   for (const key of ['image', 'run_as', 'kernel', 'initrd', 'cmdline', 'cloud_init', 'ready'])
     if (!nullableString(f[key])) return `"fields.${key}" is not a string or null`
   if (!isStringList(f.nics) || !isStringList(f.disks)) return '"fields.nics" or "fields.disks" is not a list'
+  if (f.links !== undefined && !isStringList(f.links)) return '"fields.links" is not a list'
   if (v.taps !== undefined) {
     const taps = v.taps
     if (

@@ -114,6 +114,18 @@ async function stopGracefully(
   }
 }
 
+/**
+ * Cuts or restores NICs' carriers as their guests see them: QMP set_link on each NIC's netdev
+ * (`net<index>`, which QEMU passes on to the NIC), while the VM runs, no restart.
+ */
+export async function setLinks(
+  runDir: string,
+  nics: readonly { index: number; up: boolean }[],
+): Promise<void> {
+  for (const nic of nics)
+    await qmpCommand(vmFiles(runDir).qmp, 'set_link', { name: `net${nic.index}`, up: nic.up })
+}
+
 export async function pauseVm(runDir: string): Promise<void> {
   await qmpCommand(vmFiles(runDir).qmp, 'stop')
 }

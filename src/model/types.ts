@@ -68,6 +68,8 @@ export type VmFields = {
   readonly initrd: string | null
   readonly cmdline: string | null
   readonly nics: readonly string[]
+  /** The NICs whose carrier is cut, as their guest sees it: `eth1 down`; the others are up. */
+  readonly links: readonly string[]
   readonly disks: readonly string[]
   readonly cloud_init: string | null
   /** running, paused or stopped; observed also `unresponsive`. */
@@ -163,6 +165,8 @@ export interface VmNic {
   readonly mac: string
   /** The interface name in the guest: `name`, else eth0, eth1... by NIC order. */
   readonly name: string
+  /** The carrier the guest sees: QEMU's link state of the NIC (QMP set_link). */
+  readonly link: 'up' | 'down'
   /** The network's mtu, which the guest's NIC is told (virtio host_mtu) when it is not 1500. */
   readonly mtu: number | null
 }

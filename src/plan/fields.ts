@@ -58,6 +58,7 @@ export const FIELD_EFFECTS: { readonly [T in ResourceType]: Readonly<Record<keyo
     initrd: 'restart',
     cmdline: 'restart',
     nics: 'restart',
+    links: 'in-place',
     disks: 'restart',
     cloud_init: 'restart',
     state: 'in-place',
@@ -114,6 +115,8 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
         initrd: resource.initrd,
         cmdline: resource.cmdline,
         nics: resource.nics.map((nic) => `${nic.network} ${nic.mac}`),
+        // Only the NICs that are down: all up, the usual case, says nothing.
+        links: resource.nics.filter((nic) => nic.link === 'down').map((nic) => `${nic.name} down`),
         disks: resource.disks.map((address) => parseAddress(address)!.name),
         cloud_init: resource.cloudInit ? cloudInitText(resource.cloudInit) : null,
         state: resource.state,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { kvmctl, ROOT } from '../helpers/cli.js'
-import { TestHost } from '../helpers/host.js'
+import { editFile, TestHost } from '../helpers/host.js'
 
 // Two Debian guests joined twice: by a p2p wire (tc mirred between their taps, mtu 9000) and by
 // a bridge with l2_protocols: pass. Raw frames sent with an AF_PACKET socket from one arrive, or
@@ -146,6 +146,44 @@ describe('examples/network-lab.yaml: two routers joined by a p2p wire', () => {
     const wrong = await host.kvmctl(['capture', 'r1:eth7', '-w', '/dev/null', '-f', file])
     assert.equal(wrong.code, 1)
     assert.match(wrong.stderr, /vm\/r1 has no NIC "eth7".*\n.*its NICs: r1:eth0, r1:eth1/)
+  })
+
+  it("link: down cuts c1's carrier in place, same QEMU; link: up restores it; no drift after each", async () => {
+    const file = `${host.dir}/network-lab.yaml`
+    const pid = () => readFileSync(`${host.stateDir}/netlab/vm-c1/qemu.pid`, 'utf8')
+    const before = pid()
+    /** What c1 says through its console: its carrier, and whether its router answers a ping. */
+    const probe = async () => {
+      const result = await host.kvmctl(['console', 'c1', '-f', file, '--timeout', '4'], {
+        input:
+          'echo CARRIER=$(cat /sys/class/net/eth0/carrier); echo PING=$(ping -c 1 -W 2 10.81.0.254 >/dev/null && echo ok || echo no)\n',
+      })
+      return `${/CARRIER=(\d)/.exec(result.stdout)?.[1]} ${/PING=(ok|no)/.exec(result.stdout)?.[1]}`
+    }
+    const up = '        ip: 10.81.0.10\n'
+    const down = '        ip: 10.81.0.10\n        link: down\n'
+    for (const [from, to, expected] of [
+      [up, down, '0 no'],
+      [down, up, '1 ok'],
+    ] as const) {
+      editFile(file, from, to)
+      const plan = await host.kvmctl(['plan', '-f', file])
+      assert.match(
+        plan.stdout,
+        to === down
+          ? /~ update in-place vm\/c1\n {6}links +\[\] → \[eth0 down\] +\(in-place\)/
+          : /~ update in-place vm\/c1\n {6}links +\[eth0 down\] → \[\] +\(in-place\)/,
+      )
+      const apply = await host.kvmctl(['apply', '-f', file, '--auto-approve'])
+      assert.equal(apply.code, 0, apply.stderr)
+      assert.equal(await probe(), expected, 'carrier and ping')
+      assert.equal(pid(), before, 'the same QEMU')
+      assert.equal((await host.kvmctl(['plan', '-f', file, '--detailed-exitcode'])).code, 0, 'no drift')
+    }
+    const status = JSON.parse((await host.kvmctl(['status', '-f', file, '--json'])).stdout)
+    assert.deepEqual(status.vms.find((v: { name: string }) => v.name === 'c1').links, [
+      { nic: 'c1:eth0', link: 'up' },
+    ])
   })
 
   it('destroy leaves nothing', async () => {

@@ -244,6 +244,17 @@ describe('planner', () => {
     )
   })
 
+  it('cuts a link in place: no restart, only the NICs that are down are listed', () => {
+    const cut = diff(
+      topo(edit('{ network: wire }]', '{ network: wire, link: down }]')),
+      MemoryHost.applied(topo(BASE)).snapshot(),
+    )
+    assert.deepEqual(actionsOf(cut), ['update vm/web'])
+    assert.deepEqual(cut.actions[0]!.changes, [
+      { field: 'links', before: [], after: ['eth1 down'], effect: 'in-place' },
+    ])
+  })
+
   it('announces the download of a url image that is not in the cache', () => {
     const text = edit(
       'images:\n',
