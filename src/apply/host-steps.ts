@@ -59,12 +59,12 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       const changed = new Set(a.changes.map((c) => c.field))
       if (changed.has('mtu')) await setBridgeMtu(network)
       if (changed.has('l2_protocols')) await setBridgeL2Protocols(network)
-      if (changed.has('cidr')) await setBridgeAddress(network)
-      if (changed.has('nat') || changed.has('isolated') || changed.has('cidr')) {
+      if (changed.has('cidr') || changed.has('cidr6')) await setBridgeAddress(network)
+      if (['nat', 'isolated', 'cidr', 'cidr6'].some((f) => changed.has(f))) {
         await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
       }
       // dnsmasq's configuration follows the cidr, the reservations and NAT (router, DNS).
-      if (['dhcp', 'dhcp_hosts', 'dns', 'cidr', 'nat'].some((f) => changed.has(f))) {
+      if (['dhcp', 'dhcp_hosts', 'dns', 'cidr', 'cidr6', 'nat'].some((f) => changed.has(f))) {
         if (network.dhcp) await startDhcp(ctx.topology.lab, ctx.topology.labDir, network)
         else await removeDhcp(ctx.topology.labDir, network.name)
       }

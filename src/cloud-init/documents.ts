@@ -27,6 +27,9 @@ export interface SeedNic {
   readonly dhcp: boolean
   /** The host's address on a NAT network: the default route. */
   readonly gateway: string | null
+  /** IPv6: the fixed address with its prefix (networks without DHCP), and DHCPv6 (with DHCP). */
+  readonly address6: string | null
+  readonly dhcp6: boolean
 }
 
 export interface RawCloudInit {
@@ -73,11 +76,14 @@ export function derivedNetworkConfig(nics: readonly SeedNic[]): Record<string, u
   for (const nic of nics) {
     const name = nic.name
     const base = { match: { macaddress: nic.mac }, 'set-name': name }
-    if (nic.dhcp) ethernets[name] = { ...base, dhcp4: true }
-    else if (nic.address) {
+    // IPv6 next to IPv4: DHCPv6 where the network serves it (a reservation is the address), a
+    // fixed address elsewhere.
+    const addresses = [nic.address, nic.address6].filter((a) => a !== null)
+    if (nic.dhcp) ethernets[name] = { ...base, dhcp4: true, ...(nic.dhcp6 ? { dhcp6: true } : {}) }
+    else if (addresses.length > 0) {
       ethernets[name] = {
         ...base,
-        addresses: [nic.address],
+        addresses,
         ...(nic.gateway ? { routes: [{ to: '0.0.0.0/0', via: nic.gateway }] } : {}),
       }
     } else ethernets[name] = { ...base, dhcp4: false, optional: true }

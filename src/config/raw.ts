@@ -18,6 +18,7 @@ export interface RawImage {
 
 export interface RawNetwork {
   cidr?: string
+  cidr6?: string
   dhcp?: boolean
   nat?: boolean
   mtu?: number
@@ -37,6 +38,7 @@ export interface RawNic {
   name?: string
   link?: 'up' | 'down'
   ip?: string
+  ip6?: string
   mac?: string
   rate?: string
   delay?: number | string

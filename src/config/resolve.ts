@@ -6,6 +6,7 @@ import {
   userDataUser,
 } from '../cloud-init/documents.js'
 import { broadcast, type Cidr, cidrSize, firstHost, formatCidr, formatIp, parseCidr } from '../lib/ipv4.js'
+import { firstHost6, formatCidr6, formatIp6, parseCidr6, parseIp6 } from '../lib/ipv6.js'
 import { formatRate, parseDuration, parseRate, parseSize } from '../lib/units.js'
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
 import { diskFiles, imageFiles, labDirOf, vmDir } from '../model/layout.js'
@@ -78,13 +79,19 @@ export function resolveTopology(
     for (const [index, nic] of (spec.nics ?? []).entries()) {
       const list = dhcpHosts.get(nic.network) ?? []
       const named = (spec.nics ?? []).findIndex((n) => n.network === nic.network) === index
-      list.push({ mac: nicMac(lab, vm, index, nic), ip: nic.ip ?? null, name: named ? vm : null })
+      list.push({
+        mac: nicMac(lab, vm, index, nic),
+        ip: nic.ip ?? null,
+        ip6: nic.ip6 ? formatIp6(parseIp6(nic.ip6)!) : null,
+        name: named ? vm : null,
+      })
       dhcpHosts.set(nic.network, list)
     }
   }
 
   const networks: Network[] = Object.entries(raw.networks ?? {}).map(([name, network]) => {
     const cidr = network.cidr ? parseCidr(network.cidr) : null
+    const cidr6 = network.cidr6 ? parseCidr6(network.cidr6) : null
     return {
       type: 'network',
       address: addressOf('network', name),
@@ -95,10 +102,16 @@ export function resolveTopology(
       groupFwdMask: network.l2_protocols === 'pass' ? L2_PASS_MASK : 0,
       cidr: cidr ? formatCidr(cidr) : null,
       hostAddress: cidr ? `${formatIp(firstHost(cidr))}/${cidr.prefix}` : null,
+      cidr6: cidr6 ? formatCidr6(cidr6) : null,
+      hostAddress6: cidr6 ? `${formatIp6(firstHost6(cidr6))}/${cidr6.prefix}` : null,
       dhcp: network.dhcp ?? false,
       dhcpHosts: network.dhcp ? (dhcpHosts.get(name) ?? []).sort((a, b) => (a.mac < b.mac ? -1 : 1)) : [],
       domain: `${lab}.internal`,
       dhcpRange: cidr && network.dhcp ? dhcpRange(cidr) : null,
+      dhcp6Range:
+        cidr6 && network.dhcp
+          ? [formatIp6(cidr6.network + 0x1000n), formatIp6(cidr6.network + 0x1fffn)]
+          : null,
       nat: network.nat ?? false,
       mtu: network.external ? null : (network.mtu ?? DEFAULTS.mtu),
     }
@@ -144,6 +157,7 @@ export function resolveTopology(
         peer: network.p2p ? p2pPeer(raw, lab, name, index) : null,
         mac: nicMac(lab, name, index, nic),
         ip: nic.ip ?? null,
+        ip6: nic.ip6 ? formatIp6(parseIp6(nic.ip6)!) : null,
         mtu: network.mtu,
         rate: nic.rate ? formatRate(parseRate(nic.rate)!) : null,
         netem: netemOptions(nic),
@@ -228,6 +242,8 @@ function resolveCloudInit(
       address: tap.ip && prefix ? `${tap.ip}/${prefix}` : null,
       dhcp: network.dhcp,
       gateway: network.nat && network.hostAddress ? network.hostAddress.split('/')[0]! : null,
+      address6: tap.ip6 && !network.dhcp && network.cidr6 ? `${tap.ip6}/64` : null,
+      dhcp6: network.dhcp && network.cidr6 !== null,
     }
   })
   return cloudInitDocuments(

@@ -1,4 +1,5 @@
 import { broadcast, contains, firstHost, formatCidr, parseCidr, parseIp } from '../lib/ipv4.js'
+import { contains6, firstHost6, formatCidr6, formatIp6, parseCidr6, parseIp6 } from '../lib/ipv6.js'
 import { didYouMean } from '../lib/suggest.js'
 import { DURATION_HINT, parseDuration, parseSize, SIZE_HINT } from '../lib/units.js'
 import { interfaceNameProblem } from '../model/names.js'
@@ -97,6 +98,26 @@ export function checkSemantics(data: unknown): Finding[] {
         const first = macs.get(mac)
         if (first) problem(nicAt('mac'), `duplicate MAC ${mac}: ${pathText(first)} has it already`)
         else macs.set(mac, nicAt('mac'))
+      }
+      if (typeof nic.ip6 === 'string' && typeof networkName === 'string' && network) {
+        const ip6 = parseIp6(nic.ip6)
+        const cidr6 = typeof network.cidr6 === 'string' ? parseCidr6(network.cidr6) : null
+        if (ip6 === null) problem(nicAt('ip6'), `"${nic.ip6}" is not an IPv6 address`)
+        else if (typeof network.cidr6 !== 'string')
+          problem(
+            nicAt('ip6'),
+            `network "${networkName}" has no cidr6, so a NIC on it cannot have an ip6; add a cidr6 to networks.${networkName}`,
+          )
+        else if (cidr6 && !contains6(cidr6, ip6))
+          problem(nicAt('ip6'), `${nic.ip6} is outside network "${networkName}" (${formatCidr6(cidr6)})`)
+        else if (cidr6 && (ip6 === cidr6.network || ip6 === firstHost6(cidr6)))
+          problem(nicAt('ip6'), `${nic.ip6} is the network's own or the host's address; use another`)
+        else {
+          const key = formatIp6(ip6)
+          const first = ips.get(key)
+          if (first) problem(nicAt('ip6'), `duplicate ip6 ${nic.ip6}: ${pathText(first)} has it already`)
+          else ips.set(key, nicAt('ip6'))
+        }
       }
       if (typeof nic.ip === 'string' && typeof networkName === 'string' && network) {
         const cidr = cidrs.get(networkName)
@@ -230,10 +251,27 @@ function checkSecureBoot(
 
 function checkNetworks(networks: Map<string, Record<string, unknown>>, problem: Report) {
   const cidrs = new Map<string, NonNullable<ReturnType<typeof parseCidr>>>()
+  const cidrs6 = new Map<string, NonNullable<ReturnType<typeof parseCidr6>>>()
   for (const [name, network] of networks) {
     const at = (key: string): KeyPath => ['networks', name, key]
+    if (typeof network.cidr6 === 'string') {
+      const cidr6 = parseCidr6(network.cidr6)
+      if (!cidr6) problem(at('cidr6'), `"${network.cidr6}" is not a valid IPv6 cidr, like fd00:10::/64`)
+      else if (cidr6.hostBitsSet)
+        problem(at('cidr6'), `${network.cidr6} has host bits set; did you mean ${formatCidr6(cidr6)}?`)
+      else if (cidr6.prefix !== 64)
+        problem(at('cidr6'), `${network.cidr6}: a cidr6 is a /64, as router advertisements and DHCPv6 expect`)
+      else if (typeof network.cidr !== 'string')
+        problem(at('cidr6'), 'cidr6 goes with a cidr on the same network (kvmctl networks are dual-stack)')
+      else {
+        for (const [other, otherCidr] of cidrs6)
+          if (otherCidr.network === cidr6.network)
+            problem(at('cidr6'), `${network.cidr6} is network "${other}"'s cidr6 already`)
+        cidrs6.set(name, cidr6)
+      }
+    }
     if (network.type === 'p2p') {
-      for (const key of ['cidr', 'dhcp', 'nat', 'external', 'l2_protocols']) {
+      for (const key of ['cidr', 'cidr6', 'dhcp', 'nat', 'external', 'l2_protocols']) {
         if (network[key] !== undefined)
           problem(
             at(key),
@@ -246,7 +284,7 @@ function checkNetworks(networks: Map<string, Record<string, unknown>>, problem: 
     if (typeof network.external === 'string') {
       const reason = interfaceNameProblem(network.external)
       if (reason) problem(at('external'), `external bridge name "${network.external}" ${reason}`)
-      for (const key of ['cidr', 'dhcp', 'nat', 'mtu']) {
+      for (const key of ['cidr', 'cidr6', 'dhcp', 'nat', 'mtu']) {
         if (network[key] !== undefined) {
           problem(
             at(key),

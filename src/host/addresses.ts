@@ -11,16 +11,19 @@ export async function labLeases(topology: Topology): Promise<Map<string, Lease[]
   )
 }
 
-/** A VM's IPv4 addresses in NIC order: the fixed ip of a NIC, else its DHCP lease. */
+/**
+ * A VM's addresses in NIC order: each NIC's IPv4 address (its fixed ip, else its DHCP lease),
+ * then its IPv6 one (its ip6, else its DHCPv6 lease). The first is where kvmctl ssh goes.
+ */
 export function vmAddresses(topology: Topology, vm: Vm, leases: ReadonlyMap<string, Lease[]>): string[] {
   return topology.taps
     .filter((t) => t.vm === vm.name)
     .flatMap((t) => {
-      if (t.ip) return [t.ip]
-      const lease = (leases.get(t.network) ?? [])
-        .filter((l) => l.mac === t.mac)
-        .sort((a, b) => b.expires - a.expires)[0]
-      return lease ? [lease.ip] : []
+      const latest = (v6: boolean) =>
+        (leases.get(t.network) ?? [])
+          .filter((l) => l.mac === t.mac && l.ip.includes(':') === v6)
+          .sort((a, b) => b.expires - a.expires)[0]?.ip ?? null
+      return [t.ip ?? latest(false), t.ip6 ?? latest(true)].filter((a) => a !== null)
     })
 }
 

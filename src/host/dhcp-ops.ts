@@ -32,6 +32,7 @@ export function dnsmasqConfig(
   // NAT networks reach the outside, so their DNS forwards what is not the lab's; other networks'
   // DNS answers the lab's names alone (`server=/#/`: every other name is unknown).
   const forward = network.nat && upstreams.length > 0
+  const host6 = network.hostAddress6?.split('/')[0] ?? null
   const lines = [
     `# kvmctl: lab ${lab}, ${network.address}. Written by kvmctl; changes are overwritten.`,
     `# kvmctl-dns: ${network.nat ? 'lab names, forwards the rest' : 'lab names'}`,
@@ -39,6 +40,7 @@ export function dnsmasqConfig(
     'bind-interfaces',
     'except-interface=lo',
     `listen-address=${host}`,
+    ...(host6 ? [`listen-address=${host6}`] : []),
     'no-resolv',
     'no-hosts',
     `domain=${network.domain}`,
@@ -46,11 +48,18 @@ export function dnsmasqConfig(
     ...(forward ? upstreams.map((server) => `server=${server}`) : ['server=/#/']),
     'dhcp-authoritative',
     `dhcp-range=${network.dhcpRange![0]},${network.dhcpRange![1]},${netmask(cidr.prefix)},1h`,
+    // IPv6: router advertisements that send the guests to DHCPv6 for their address (managed, no
+    // SLAAC), so that a reservation is the address a guest gets; a range for the others.
+    ...(network.dhcp6Range
+      ? ['enable-ra', `dhcp-range=${network.dhcp6Range[0]},${network.dhcp6Range[1]},64,1h`]
+      : []),
     ...network.dhcpHosts.map((h) => `dhcp-host=${dhcpHostText(h).replace('=', ',')}`),
     // A VM with a fixed ip has its name in DNS from the start (dnsmasq names a reservation only
     // once it is leased, and a guest with a static address never asks for one).
     ...network.dhcpHosts.flatMap((h) =>
-      h.ip && h.name ? [`host-record=${h.name},${h.name}.${network.domain},${h.ip}`] : [],
+      h.ip && h.name
+        ? [`host-record=${[h.name, `${h.name}.${network.domain}`, h.ip, h.ip6].filter(Boolean).join(',')}`]
+        : [],
     ),
     network.nat ? `dhcp-option=option:router,${host}` : 'dhcp-option=option:router',
     `dhcp-option=option:dns-server,${host}`,
@@ -126,17 +135,38 @@ export interface Lease {
   readonly expires: number
 }
 
-/** dnsmasq's lease file: `expiry mac ip hostname client-id` per line. */
+/**
+ * dnsmasq's lease file: `expiry mac ip hostname client-id` per IPv4 lease; after a `duid` line of
+ * the server's own, `expiry iaid ip6 hostname client-duid` per DHCPv6 lease, whose MAC is read
+ * from the client's DUID when it holds one (DUID-LLT and DUID-LL on Ethernet, as Linux clients
+ * make them).
+ */
 export async function readLeases(labDir: string, network: string): Promise<Lease[]> {
   const text = await readFile(dhcpFiles(labDir, network).leases, 'utf8').catch(() => '')
   return text
     .split('\n')
-    .filter(Boolean)
     .map((line) => line.split(' '))
-    .map(([expires, mac, ip, hostname]) => ({
-      mac: mac!,
-      ip: ip!,
-      hostname: hostname && hostname !== '*' ? hostname : null,
-      expires: Number(expires),
-    }))
+    .filter((fields) => fields.length >= 4 && fields[0] !== 'duid')
+    .flatMap(([expires, mac, ip, hostname, clientId]) => {
+      const v6 = ip!.includes(':')
+      const owner = v6 ? macOfDuid(clientId ?? '') : mac!
+      return owner
+        ? [
+            {
+              mac: owner,
+              ip: ip!,
+              hostname: hostname && hostname !== '*' ? hostname : null,
+              expires: Number(expires),
+            },
+          ]
+        : []
+    })
+}
+
+/** The MAC in a DUID-LLT (00:01:00:01, a time, the MAC) or DUID-LL (00:03:00:01, the MAC). */
+export function macOfDuid(duid: string): string | null {
+  const bytes = duid.toLowerCase().split(':')
+  if (bytes.length === 14 && bytes.slice(0, 4).join(':') === '00:01:00:01') return bytes.slice(8).join(':')
+  if (bytes.length === 10 && bytes.slice(0, 4).join(':') === '00:03:00:01') return bytes.slice(4).join(':')
+  return null
 }

@@ -17,6 +17,8 @@ export interface Link {
   /** A bridge's group_fwd_mask (0 for other links). */
   readonly groupFwdMask: number
   readonly addresses: readonly string[]
+  /** Its global IPv6 addresses with prefix. */
+  readonly addresses6: readonly string[]
 }
 
 interface IpAddrJson {
@@ -28,7 +30,7 @@ interface IpAddrJson {
   qdisc?: string
   flags?: string[]
   linkinfo?: { info_kind?: string; info_data?: { group_fwd_mask?: string | number } }
-  addr_info?: { family: string; local: string; prefixlen: number }[]
+  addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[]
 }
 
 export function parseLinks(json: readonly IpAddrJson[]): Link[] {
@@ -43,6 +45,9 @@ export function parseLinks(json: readonly IpAddrJson[]): Link[] {
     qdisc: l.qdisc ?? null,
     groupFwdMask: Number(l.linkinfo?.info_data?.group_fwd_mask ?? 0),
     addresses: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+    addresses6: (l.addr_info ?? [])
+      .filter((a) => a.family === 'inet6' && a.scope === 'global')
+      .map((a) => `${a.local}/${a.prefixlen}`),
   }))
 }
 

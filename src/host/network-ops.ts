@@ -34,8 +34,19 @@ export async function createBridge(owner: LabOwner, network: Network): Promise<v
       'up',
     ],
   ]
-  if (network.hostAddress) commands.push(['addr', 'add', network.hostAddress, 'dev', network.bridge])
+  commands.push(...hostAddresses(network))
   await ipBatch(commands)
+}
+
+/**
+ * The bridge's own addresses: the first of the cidr, and prefix::1 of the cidr6 (nodad: the
+ * address is the lab's alone, and duplicate address detection would hold it back a second).
+ */
+function hostAddresses(network: Network): string[][] {
+  return [
+    ...(network.hostAddress ? [['addr', 'add', network.hostAddress, 'dev', network.bridge]] : []),
+    ...(network.hostAddress6 ? [['addr', 'add', network.hostAddress6, 'dev', network.bridge, 'nodad']] : []),
+  ]
 }
 
 /** `l2_protocols`: the link-local groups the bridge forwards (ip takes the mask, 0 for none). */
@@ -49,11 +60,9 @@ export async function setBridgeMtu(network: Network): Promise<void> {
   await run('ip', ['link', 'set', 'dev', network.bridge, 'mtu', String(network.mtu ?? 1500)])
 }
 
-/** Replaces the bridge's IPv4 address (a cidr change) with the new network's first host address. */
+/** Replaces the bridge's addresses (a cidr or cidr6 change) with the new networks' host addresses. */
 export async function setBridgeAddress(network: Network): Promise<void> {
-  const commands: string[][] = [['addr', 'flush', 'dev', network.bridge, 'scope', 'global']]
-  if (network.hostAddress) commands.push(['addr', 'add', network.hostAddress, 'dev', network.bridge])
-  await ipBatch(commands)
+  await ipBatch([['addr', 'flush', 'dev', network.bridge, 'scope', 'global'], ...hostAddresses(network)])
 }
 
 export async function createTap(owner: LabOwner, tap: Tap): Promise<void> {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { settleImages } from '../config/resolve.js'
 import { unreadableByInvoker } from '../lib/invoker.js'
 import { contains, formatCidr, formatIp, parseCidr } from '../lib/ipv4.js'
+import { formatCidr6, parseCidr6 } from '../lib/ipv6.js'
 import { formatSize } from '../lib/units.js'
 import { addressOf, parseAddress } from '../model/address.js'
 import {
@@ -372,6 +373,7 @@ function observeLinks(links: readonly Link[], owner: LabOwner, services: Service
     if (!parsed) continue
     if (parsed.type === 'network') {
       const cidr = link.addresses.length > 0 ? parseCidr(link.addresses[0]!) : null
+      const cidr6 = link.addresses6.length > 0 ? parseCidr6(link.addresses6[0]!) : null
       found.push({
         address,
         type: 'network',
@@ -379,6 +381,7 @@ function observeLinks(links: readonly Link[], owner: LabOwner, services: Service
         fields: {
           bridge: link.name,
           cidr: cidr ? formatCidr(cidr) : null,
+          cidr6: cidr6 ? formatCidr6(cidr6) : null,
           dhcp: (services.dhcp.get(parsed.name) ?? null) !== null,
           dhcp_hosts: services.dhcp.get(parsed.name)?.hosts ?? null,
           dns: services.dhcp.get(parsed.name)?.dns ?? null,

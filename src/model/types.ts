@@ -24,6 +24,7 @@ export type Fields = Readonly<Record<string, FieldValue>>
 export type NetworkFields = {
   readonly bridge: string
   readonly cidr: string | null
+  readonly cidr6: string | null
   readonly dhcp: boolean
   readonly dhcp_hosts: readonly string[] | null
   /** What the network's DNS answers: the lab's names only, or those and the rest forwarded. */
@@ -98,6 +99,9 @@ export interface Network {
   readonly cidr: string | null
   /** The bridge's own address with prefix, the first host of the cidr. */
   readonly hostAddress: string | null
+  /** The bridge's IPv6 network, canonical, and its own address on it (prefix::1/64). */
+  readonly cidr6: string | null
+  readonly hostAddress6: string | null
   readonly dhcp: boolean
   /**
    * What the network's dnsmasq knows of each NIC on it, sorted by MAC: its fixed ip (a
@@ -107,12 +111,15 @@ export interface Network {
   readonly dhcpHosts: readonly {
     readonly mac: string
     readonly ip: string | null
+    readonly ip6: string | null
     readonly name: string | null
   }[]
   /** The DNS domain of the lab's names: `web.<lab>.internal`. */
   readonly domain: string
   /** The dynamic range: the upper half of the cidr, below the broadcast address. */
   readonly dhcpRange: readonly [string, string] | null
+  /** The DHCPv6 dynamic range, prefix::1000 to prefix::1fff; reservations usually sit lower. */
+  readonly dhcp6Range: readonly [string, string] | null
   readonly nat: boolean
   readonly mtu: number | null
 }
@@ -150,6 +157,7 @@ export interface Tap {
   readonly peer: { readonly address: Address; readonly device: string } | null
   readonly mac: string
   readonly ip: string | null
+  readonly ip6: string | null
   readonly mtu: number | null
   /** tc tbf on the tap (traffic to the guest), like 10mbit. */
   readonly rate: string | null

@@ -153,6 +153,15 @@ function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly
   }
   if (actions.some((a) => a.changes.some((c) => c.field === 'nat' && c.after === true)))
     notes.push('NAT turns on IPv4 forwarding on this host (net.ipv4.ip_forward=1), and leaves it on.')
+  const nat6 = (a: Action) =>
+    a.desired?.type === 'network' &&
+    a.desired.nat &&
+    a.desired.cidr6 !== null &&
+    a.changes.some((c) => c.field === 'nat' || c.field === 'cidr6')
+  if (actions.some(nat6))
+    notes.push(
+      "NAT on a network with cidr6 turns on IPv6 forwarding on this host (net.ipv6.conf.all.forwarding=1), and leaves it on; the host's own interfaces then ignore router advertisements unless their accept_ra is 2.",
+    )
   return notes
 }
 

@@ -20,6 +20,7 @@ export const FIELD_EFFECTS: { readonly [T in ResourceType]: Readonly<Record<keyo
   network: {
     bridge: 'replace',
     cidr: 'in-place',
+    cidr6: 'in-place',
     dhcp: 'in-place',
     dhcp_hosts: 'in-place',
     dns: 'in-place',
@@ -73,6 +74,7 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
       return {
         bridge: resource.bridge,
         cidr: resource.cidr,
+        cidr6: resource.cidr6,
         dhcp: resource.dhcp,
         dhcp_hosts: resource.dhcp ? resource.dhcpHosts.map(dhcpHostText) : null,
         dns: resource.dhcp ? (resource.nat ? 'lab names, forwards the rest' : 'lab names') : null,
@@ -134,9 +136,13 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
   }
 }
 
-/** How a dnsmasq host entry is compared: `MAC=IP,NAME`, `MAC=NAME` or `MAC=IP` (as its config line). */
+/**
+ * How a dnsmasq host entry is compared: `MAC=IP,[IP6],NAME`, each part only when there is one
+ * (as its config line: dnsmasq writes an IPv6 address in brackets).
+ */
 export function dhcpHostText(host: Network['dhcpHosts'][number]): string {
-  return `${host.mac}=${[host.ip, host.name].filter((v) => v !== null).join(',')}`
+  const parts = [host.ip, host.ip6 ? `[${host.ip6}]` : null, host.name]
+  return `${host.mac}=${parts.filter((v) => v !== null).join(',')}`
 }
 
 /** A bridge's group_fwd_mask as the field `l2_protocols`: null (none), `pass`, or the raw mask. */

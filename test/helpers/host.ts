@@ -50,6 +50,14 @@ export class TestHost {
     return execFileSync('ip', ['-n', this.netns, ...args], { encoding: 'utf8' })
   }
 
+  nft(...args: string[]): string {
+    return execFileSync('ip', ['netns', 'exec', this.netns, 'nft', ...args], { encoding: 'utf8' })
+  }
+
+  sysctl(key: string, value: string): void {
+    execFileSync('ip', ['netns', 'exec', this.netns, 'sysctl', '-q', '-w', `${key}=${value}`])
+  }
+
   tc(...args: string[]): string {
     return execFileSync('ip', ['netns', 'exec', this.netns, 'tc', ...args], { encoding: 'utf8' })
   }

@@ -105,13 +105,15 @@ describe('examples/network-lab.yaml: two routers joined by a p2p wire', () => {
   })
   after(() => host.cleanup())
 
-  it('routes the clients to each other across the wire, jumbo-sized; the wire is the taps alone', async () => {
+  it('routes the clients to each other across the wire, IPv4 and IPv6, jumbo-sized; the wire is the taps alone', async () => {
     const file = host.example('network-lab.yaml')
     const apply = await host.kvmctl(['apply', '-f', file, '--auto-approve', '--wait'])
     assert.equal(apply.code, 0, apply.stderr)
     const log = (vm: string) => readFileSync(`${host.stateDir}/netlab/vm-${vm}/serial.log`, 'utf8')
     assert.match(log('c1'), /KVMCTL-GUEST ping peer=10\.82\.0\.10 ok/)
     assert.match(log('c2'), /KVMCTL-GUEST ping peer=10\.81\.0\.10 ok/)
+    assert.match(log('c1'), /KVMCTL-GUEST ping6 peer=fd00:82::10 ok/, 'IPv6 routed across the wire too')
+    assert.match(log('c2'), /KVMCTL-GUEST ping6 peer=fd00:81::10 ok/)
     const r1 = host.link('netlab', 'tap/r1.1')!
     const r2 = host.link('netlab', 'tap/r2.1')!
     assert.deepEqual(

@@ -21,20 +21,44 @@ const KEYS = {
 }
 
 describe('cloud-init seed documents', () => {
-  it('derives a network config from the NICs, by their names: DHCP, a fixed address with its NAT gateway, or nothing', () => {
+  it('derives a network config from the NICs, by their names: DHCP (and DHCPv6), fixed addresses with the NAT gateway, or nothing', () => {
     const config = derivedNetworkConfig([
-      { name: 'eth0', mac: '52:54:00:00:00:01', address: null, dhcp: true, gateway: null },
-      { name: 'eth1', mac: '52:54:00:00:00:02', address: '10.0.0.5/24', dhcp: false, gateway: '10.0.0.1' },
-      { name: 'uplink', mac: '52:54:00:00:00:03', address: null, dhcp: false, gateway: null },
+      {
+        name: 'eth0',
+        mac: '52:54:00:00:00:01',
+        address: null,
+        dhcp: true,
+        gateway: null,
+        address6: null,
+        dhcp6: true,
+      },
+      {
+        name: 'eth1',
+        mac: '52:54:00:00:00:02',
+        address: '10.0.0.5/24',
+        dhcp: false,
+        gateway: '10.0.0.1',
+        address6: 'fd00:10::5/64',
+        dhcp6: false,
+      },
+      {
+        name: 'uplink',
+        mac: '52:54:00:00:00:03',
+        address: null,
+        dhcp: false,
+        gateway: null,
+        address6: null,
+        dhcp6: false,
+      },
     ])
     assert.deepEqual(config, {
       version: 2,
       ethernets: {
-        eth0: { match: { macaddress: '52:54:00:00:00:01' }, 'set-name': 'eth0', dhcp4: true },
+        eth0: { match: { macaddress: '52:54:00:00:00:01' }, 'set-name': 'eth0', dhcp4: true, dhcp6: true },
         eth1: {
           match: { macaddress: '52:54:00:00:00:02' },
           'set-name': 'eth1',
-          addresses: ['10.0.0.5/24'],
+          addresses: ['10.0.0.5/24', 'fd00:10::5/64'],
           routes: [{ to: '0.0.0.0/0', via: '10.0.0.1' }],
         },
         uplink: {

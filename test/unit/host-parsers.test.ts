@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { topologyFromText } from '../../src/config/index.js'
 import { sumsEntry } from '../../src/host/checksums.js'
+import { macOfDuid } from '../../src/host/dhcp-ops.js'
 import { labNameTakenBy, linkConflicts, ownedLinks, parseLinks } from '../../src/host/links.js'
 import { processState } from '../../src/host/process.js'
 import { readDiskFile } from '../../src/host/qcow2.js'
@@ -158,6 +159,15 @@ vms: { win: { image: cloud, tpm: true } }
     )
     assert.deepEqual(after('-tpmdev'), ['emulator,id=tpm0,chardev=tpm0-chardev'])
     assert.deepEqual(after('-device'), ['tpm-tis,tpmdev=tpm0'])
+  })
+})
+
+describe('DHCPv6 leases', () => {
+  it("finds a client's MAC in its DUID, as Linux clients make them (LLT, LL), and no MAC in the others", () => {
+    assert.equal(macOfDuid('00:01:00:01:2e:3f:4a:5b:52:54:00:12:34:56'), '52:54:00:12:34:56')
+    assert.equal(macOfDuid('00:03:00:01:52:54:00:12:34:56'), '52:54:00:12:34:56')
+    assert.equal(macOfDuid('00:04:8f:2c:1d:0e:5b:6a:7c:8d:9e:0f:a1:b2:c3:d4:e5:f6'), null, 'DUID-UUID')
+    assert.equal(macOfDuid('*'), null)
   })
 })
 
