@@ -1,12 +1,14 @@
+import { existsSync } from 'node:fs'
 import { readFile, rm, rmdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline/promises'
 import type { ChalkInstance } from 'chalk'
 import { settleImages } from '../config/resolve.js'
 import { probeCapabilities } from '../host/accel.js'
+import { recordLab } from '../host/labs.js'
 import { lockLab } from '../host/lock.js'
 import { observe } from '../host/observe.js'
 import { labQemus } from '../host/process.js'
-import { explainFsError, listDir, sweepTemporaries, writeJson } from '../host/state.js'
+import { explainFsError, listDir, sweepTemporaries } from '../host/state.js'
 import { canonicalJson } from '../lib/canonical-json.js'
 import { KvmctlError } from '../lib/errors.js'
 import { isOwnFileName, labFiles, resourceOfDir, sshFiles } from '../model/layout.js'
@@ -32,6 +34,8 @@ export interface ApplyOptions {
   readonly parallelism: number
   readonly lockTimeout: number
   readonly wait: boolean
+  /** apply --ttl: overrides the topology's ttl (seconds). */
+  readonly ttlSeconds?: number
   readonly json: boolean
   /** Print the user data's secrets too (--show-sensitive); they are `(sensitive)` otherwise. */
   readonly showSensitive: boolean
@@ -66,6 +70,8 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     const shown = options.showSensitive ? plan : redactPlan(plan, topology)
     if (!options.json || plan.actions.length === 0) say(renderPlan(shown, style))
     if (plan.actions.length === 0) {
+      // An apply with nothing to change still renews the lab's expiry.
+      if (!options.destroy && existsSync(topology.labDir)) await renewRecord(topology, options, say)
       if (options.wait && !options.destroy) await waitReady(topology, new Map())
       return { plan: shown, result: null }
     }
@@ -82,11 +88,7 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     }
     if (!options.destroy) {
       await downloadImages(topology, snapshot.downloads ?? [], style, (text) => process.stderr.write(text))
-      await writeJson(labFiles(topology.labDir).record, { lab: topology.lab, file: topology.file }).catch(
-        (error) => {
-          throw explainFsError(error)
-        },
-      )
+      await renewRecord(topology, options, say)
     }
     const offsets = await consoleOffsets(topology)
 
@@ -144,6 +146,15 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
   } finally {
     await lock.release()
   }
+}
+
+/** The lab's record (lab.json) at an apply; with a ttl, says until when the lab may live. */
+async function renewRecord(topology: Topology, options: ApplyOptions, say: (text: string) => void) {
+  const ttl = options.ttlSeconds !== undefined ? options.ttlSeconds : topology.ttlSeconds
+  const expires = await recordLab(topology, ttl).catch((error) => {
+    throw explainFsError(error)
+  })
+  if (expires) say(`Lab "${topology.lab}" expires at ${expires}: \`kvmctl gc --expired\` destroys it after.`)
 }
 
 async function confirm(options: ApplyOptions, plan: Plan): Promise<void> {

@@ -2,6 +2,8 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { type ApplyOutcome, runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
+import { KvmctlError } from '../lib/errors.js'
+import { DURATION_HINT, parseDuration } from '../lib/units.js'
 import { showSensitiveFlag, targetFlag } from './plan.js'
 
 /** The flags apply and destroy share. */
@@ -49,10 +51,22 @@ export default class Apply extends BaseCommand<typeof Apply> {
   static override flags = {
     ...applyFlags,
     wait: Flags.boolean({ summary: 'Return only when every VM with a `ready:` block is ready.' }),
+    ttl: Flags.string({
+      summary:
+        "Let the lab live this long after this apply, like 2h (overrides the file's ttl); `kvmctl gc --expired` destroys it after.",
+    }),
   }
 
   async run(): Promise<void> {
+    const ttl = this.flags.ttl
+    const ttlSeconds = ttl === undefined ? undefined : parseDuration(ttl)
+    if (ttlSeconds === null)
+      throw new KvmctlError(
+        `--ttl ${JSON.stringify(ttl)} is not a duration`,
+        `write it like 90s, 30m or 2h (${DURATION_HINT})`,
+      )
     const outcome = await runApply({
+      ttlSeconds,
       topology: await this.topology(),
       destroy: false,
       planFile: this.args.planfile,

@@ -3,12 +3,15 @@ import Capture from './capture.js'
 import Console from './console.js'
 import Destroy from './destroy.js'
 import Doctor from './doctor.js'
+import Gc from './gc.js'
 import Graph from './graph.js'
 import ImageBuildTiny from './image/build-tiny.js'
 import ImageList from './image/list.js'
 import ImagePrune from './image/prune.js'
 import ImagePull from './image/pull.js'
 import Init from './init.js'
+import Logs from './logs.js'
+import Ls from './ls.js'
 import Plan from './plan.js'
 import Schema from './schema.js'
 import Ssh from './ssh.js'
@@ -23,12 +26,15 @@ export const COMMANDS = {
   console: Console,
   destroy: Destroy,
   doctor: Doctor,
+  gc: Gc,
   graph: Graph,
   'image:build-tiny': ImageBuildTiny,
   'image:list': ImageList,
   'image:prune': ImagePrune,
   'image:pull': ImagePull,
   init: Init,
+  logs: Logs,
+  ls: Ls,
   plan: Plan,
   schema: Schema,
   ssh: Ssh,

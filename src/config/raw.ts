@@ -84,6 +84,7 @@ export interface RawDefaults {
 
 export interface RawTopology {
   name: string
+  ttl?: number | string
   defaults?: RawDefaults
   images?: Record<string, RawImage>
   networks?: Record<string, RawNetwork>

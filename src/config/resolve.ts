@@ -218,7 +218,19 @@ export function resolveTopology(
     })
   }
 
-  return { lab, file, stateDir: resolvePath(stateDir), labDir, images, networks, disks, taps, vms }
+  const ttlSeconds = raw.ttl !== undefined ? parseDuration(raw.ttl) : null
+  return {
+    lab,
+    file,
+    stateDir: resolvePath(stateDir),
+    labDir,
+    ttlSeconds,
+    images,
+    networks,
+    disks,
+    taps,
+    vms,
+  }
 }
 
 function resolveCloudInit(

@@ -23,6 +23,7 @@ export function checkSemantics(data: unknown): Finding[] {
   checkSize(defaults.memory, ['defaults', 'memory'], problem, { wholeMiB: true })
   checkSize(defaults.disk_size, ['defaults', 'disk_size'], problem)
   checkDuration(defaults.shutdown_timeout, ['defaults', 'shutdown_timeout'], problem)
+  checkDuration(data.ttl, ['ttl'], problem)
 
   const images = entriesOf(data.images)
   for (const [name, image] of images) checkImage(name, image, problem)

@@ -265,6 +265,8 @@ export interface Topology {
   readonly stateDir: string
   /** The lab's own directory under the state directory: everything kvmctl writes for it. */
   readonly labDir: string
+  /** How long the lab may live after each apply (`ttl`), or null: no expiry. */
+  readonly ttlSeconds: number | null
   readonly images: Readonly<Record<string, Image>>
   readonly networks: readonly Network[]
   readonly disks: readonly Disk[]
