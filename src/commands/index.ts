@@ -1,8 +1,10 @@
 import Apply from './apply.js'
 import Capture from './capture.js'
 import Console from './console.js'
+import Cp from './cp.js'
 import Destroy from './destroy.js'
 import Doctor from './doctor.js'
+import Exec from './exec.js'
 import Gc from './gc.js'
 import Graph from './graph.js'
 import ImageBuildTiny from './image/build-tiny.js'
@@ -24,8 +26,10 @@ export const COMMANDS = {
   apply: Apply,
   capture: Capture,
   console: Console,
+  cp: Cp,
   destroy: Destroy,
   doctor: Doctor,
+  exec: Exec,
   gc: Gc,
   graph: Graph,
   'image:build-tiny': ImageBuildTiny,

@@ -50,6 +50,7 @@ export default class Status extends BaseCommand<typeof Status> {
       const o = observedOf(snapshot, vm.address, 'vm')
       return {
         name: vm.name,
+        labels: vm.labels,
         state: o ? String(o.fields.state) : 'absent',
         pid: (o?.handle.pid as number | null | undefined) ?? null,
         cpus: o ? Number(o.fields.cpus) : vm.cpus,

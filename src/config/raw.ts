@@ -48,6 +48,7 @@ export interface RawNic {
 
 export interface RawVm {
   image: string
+  labels?: Record<string, string>
   firmware?: 'bios' | 'uefi'
   machine?: 'pc' | 'q35'
   secure_boot?: boolean

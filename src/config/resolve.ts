@@ -195,6 +195,7 @@ export function resolveTopology(
       })),
       cloudInit: cloudInit,
       runAs: vm.run_as ?? d.run_as ?? null,
+      labels: vm.labels ?? {},
       sshUser:
         vm.ssh_user ?? d.ssh_user ?? (cloudInit && userDataUser(cloudInit.userData)) ?? DEFAULT_SSH_USER,
       state: vm.state ?? 'running',

@@ -60,6 +60,42 @@ export interface Detached {
   readonly exited: Promise<{ code: number | null; signal: string | null; error: string | null }>
 }
 
+export interface Captured {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * Runs a program whose exit code is an answer, not a failure (a command in a guest, through
+ * ssh): its output is captured whole and, line by line as it comes, handed to `onLine`.
+ */
+export async function runCaptured(
+  file: string,
+  args: readonly string[],
+  onLine: (stream: 'stdout' | 'stderr', line: string) => void = () => {},
+): Promise<Captured> {
+  const child = execa(file, args, { reject: false, stdin: 'ignore', stripFinalNewline: false })
+  for (const stream of ['stdout', 'stderr'] as const) {
+    let partial = ''
+    child[stream]?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) onLine(stream, line)
+    })
+    child[stream]?.on('end', () => {
+      if (partial) onLine(stream, partial)
+    })
+  }
+  const result = await child
+  if (result.exitCode === undefined && !result.signal)
+    throw new KvmctlError(
+      `cannot run ${file}: ${(result.cause as Error | undefined)?.message ?? result.shortMessage}`,
+      'install it (apt-get install openssh-client for ssh and scp)',
+    )
+  return { code: result.exitCode ?? 255, stdout: String(result.stdout), stderr: String(result.stderr) }
+}
+
 /**
  * Starts a program that outlives kvmctl (QEMU): in its own session, so that Ctrl-C in kvmctl's
  * terminal does not reach it, with its output appended to `logFd`.

@@ -211,6 +211,8 @@ export interface Vm {
   readonly cloudInit: CloudInit | null
   /** The guest user that `kvmctl ssh` and `ready: ssh` log in as. */
   readonly sshUser: string
+  /** Labels to pick VMs by (kvmctl exec --label); nothing on the host. */
+  readonly labels: Readonly<Record<string, string>>
   /** The host user QEMU runs as once set up (-runas), or null: the user running kvmctl. */
   readonly runAs: string | null
   readonly state: VmState
