@@ -44,11 +44,27 @@ export function readPidFile(path: string): number | null {
 export async function waitForExit(pid: number, marker: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    if (!isOurProcess(pid, marker)) return true
+    if (hasEnded(pid, marker)) return true
     // A killed QEMU is gone within a few ms: look often.
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
-  return !isOurProcess(pid, marker)
+  return hasEnded(pid, marker)
+}
+
+/**
+ * Gone, a zombie, or another program on a reused pid. A process in the middle of exiting has
+ * already let go of its memory (its command line reads empty) but maybe not yet of its files,
+ * and with them the locks QEMU holds on its disk images: it has not ended, or a QEMU started
+ * next on the same disks would fail to lock them (seen under load).
+ */
+function hasEnded(pid: number, marker: string): boolean {
+  try {
+    if (processState(readFileSync(`/proc/${pid}/stat`, 'utf8')) === 'Z') return true
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    return cmdline !== '' && !cmdline.split('\0').includes(marker)
+  } catch {
+    return true
+  }
 }
 
 /**
