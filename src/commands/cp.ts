@@ -1,10 +1,10 @@
 import * as Args from '@oclif/core/args'
 import { BaseCommand } from '../base-command.js'
+import { sshTarget } from '../host/addresses.js'
 import { handOver } from '../host/exec.js'
 import { sshOptions } from '../host/ssh-keys.js'
 import { KvmctlError } from '../lib/errors.js'
 import type { Topology, Vm } from '../model/types.js'
-import { sshTarget } from './ssh.js'
 
 export default class Cp extends BaseCommand<typeof Cp> {
   static override summary =

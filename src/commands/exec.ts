@@ -1,11 +1,11 @@
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../base-command.js'
+import { sshTarget } from '../host/addresses.js'
 import { type Captured, runCaptured } from '../host/exec.js'
 import { sshOptions } from '../host/ssh-keys.js'
 import { KvmctlError } from '../lib/errors.js'
 import { escapeControl } from '../lib/terminal.js'
 import type { Topology, Vm } from '../model/types.js'
-import { sshTarget } from './ssh.js'
 
 export default class Exec extends BaseCommand<typeof Exec> {
   static override summary = "Run a command on several VMs at once, over ssh with the lab's key."

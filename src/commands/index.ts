@@ -1,5 +1,6 @@
 import Apply from './apply.js'
 import Capture from './capture.js'
+import CheckCommand from './check.js'
 import Console from './console.js'
 import Cp from './cp.js'
 import Destroy from './destroy.js'
@@ -19,12 +20,14 @@ import Schema from './schema.js'
 import Ssh from './ssh.js'
 import SshConfig from './ssh-config.js'
 import Status from './status.js'
+import Test from './test.js'
 import Validate from './validate.js'
 
 /** Every command, for oclif's explicit command discovery: one bundle instead of a directory scan. */
 export const COMMANDS = {
   apply: Apply,
   capture: Capture,
+  check: CheckCommand,
   console: Console,
   cp: Cp,
   destroy: Destroy,
@@ -44,5 +47,6 @@ export const COMMANDS = {
   ssh: Ssh,
   'ssh-config': SshConfig,
   status: Status,
+  test: Test,
   validate: Validate,
 }

@@ -1,12 +1,8 @@
 import * as Args from '@oclif/core/args'
 import { BaseCommand } from '../base-command.js'
-import { vmAddress } from '../host/addresses.js'
+import { sshTarget } from '../host/addresses.js'
 import { handOver } from '../host/exec.js'
 import { sshOptions } from '../host/ssh-keys.js'
-import { exists } from '../host/state.js'
-import { KvmctlError } from '../lib/errors.js'
-import { sshFiles } from '../model/layout.js'
-import type { Topology, Vm } from '../model/types.js'
 
 export default class Ssh extends BaseCommand<typeof Ssh> {
   static override summary = "Log in to a VM with the lab's SSH key, or run a command there."
@@ -31,25 +27,4 @@ export default class Ssh extends BaseCommand<typeof Ssh> {
       'install the OpenSSH client (apt-get install openssh-client)',
     )
   }
-}
-
-/** `user@address` of a VM that kvmctl can log in to, or an error that says what is missing. */
-export async function sshTarget(topology: Topology, vm: Vm): Promise<string> {
-  if (!vm.cloudInit) {
-    throw new KvmctlError(
-      `vm/${vm.name} has no cloud_init, so kvmctl gave it no SSH key`,
-      'add a cloud_init block (even `cloud_init: {}`), apply, and try again',
-    )
-  }
-  const hasKey = await exists(sshFiles(topology.labDir).key)
-  const address = await vmAddress(topology, vm)
-  if (!hasKey || !address) {
-    throw new KvmctlError(
-      hasKey
-        ? `vm/${vm.name} has no address yet: no ip in the topology and no DHCP lease`
-        : `lab "${topology.lab}" has no SSH key yet: it is made when a VM with cloud_init first starts`,
-      'run `kvmctl apply --wait` first; `kvmctl status` shows the VMs and their addresses',
-    )
-  }
-  return `${vm.sshUser}@${address}`
 }

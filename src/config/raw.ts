@@ -83,8 +83,17 @@ export interface RawDefaults {
   run_as?: string
 }
 
+export interface RawCheck {
+  vm: string
+  run: string
+  retries?: number
+  interval?: number | string
+  timeout?: number | string
+}
+
 export interface RawTopology {
   name: string
+  checks?: Record<string, RawCheck>
   ttl?: number | string
   defaults?: RawDefaults
   images?: Record<string, RawImage>

@@ -220,6 +220,14 @@ export function resolveTopology(
   }
 
   const ttlSeconds = raw.ttl !== undefined ? parseDuration(raw.ttl) : null
+  const checks = Object.entries(raw.checks ?? {}).map(([name, check]) => ({
+    name,
+    vm: check.vm,
+    run: check.run,
+    retries: check.retries ?? 0,
+    intervalSeconds: parseDuration(check.interval ?? '2s')!,
+    timeoutSeconds: parseDuration(check.timeout ?? '60s')!,
+  }))
   return {
     lab,
     file,
@@ -231,6 +239,7 @@ export function resolveTopology(
     disks,
     taps,
     vms,
+    checks,
   }
 }
 

@@ -24,6 +24,20 @@ export function checkSemantics(data: unknown): Finding[] {
   checkSize(defaults.disk_size, ['defaults', 'disk_size'], problem)
   checkDuration(defaults.shutdown_timeout, ['defaults', 'shutdown_timeout'], problem)
   checkDuration(data.ttl, ['ttl'], problem)
+  const vmNames = entriesOf(data.vms).map(([name]) => name)
+  for (const [name, check] of entriesOf(data.checks)) {
+    const at = (key: string): KeyPath => ['checks', name, key]
+    checkDuration(check.interval, at('interval'), problem)
+    checkDuration(check.timeout, at('timeout'), problem)
+    if (typeof check.vm !== 'string') continue
+    const vm = entriesOf(data.vms).find(([n]) => n === check.vm)?.[1]
+    if (!vm) problem(at('vm'), `unknown VM "${check.vm}"${didYouMean(check.vm, vmNames)}`)
+    else if (vm.cloud_init === undefined)
+      problem(
+        at('vm'),
+        `vm "${check.vm}" has no cloud_init, so kvmctl cannot log in to run the check: add cloud_init (even cloud_init: {})`,
+      )
+  }
 
   const images = entriesOf(data.images)
   for (const [name, image] of images) checkImage(name, image, problem)

@@ -74,8 +74,14 @@ export async function runCaptured(
   file: string,
   args: readonly string[],
   onLine: (stream: 'stdout' | 'stderr', line: string) => void = () => {},
-): Promise<Captured> {
-  const child = execa(file, args, { reject: false, stdin: 'ignore', stripFinalNewline: false })
+  timeoutMs?: number,
+): Promise<Captured & { timedOut: boolean }> {
+  const child = execa(file, args, {
+    reject: false,
+    stdin: 'ignore',
+    stripFinalNewline: false,
+    ...(timeoutMs ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}),
+  })
   for (const stream of ['stdout', 'stderr'] as const) {
     let partial = ''
     child[stream]?.on('data', (chunk: Buffer) => {
@@ -93,7 +99,12 @@ export async function runCaptured(
       `cannot run ${file}: ${(result.cause as Error | undefined)?.message ?? result.shortMessage}`,
       'install it (apt-get install openssh-client for ssh and scp)',
     )
-  return { code: result.exitCode ?? 255, stdout: String(result.stdout), stderr: String(result.stderr) }
+  return {
+    code: result.exitCode ?? 255,
+    stdout: String(result.stdout),
+    stderr: String(result.stderr),
+    timedOut: result.timedOut,
+  }
 }
 
 /**

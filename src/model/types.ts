@@ -274,6 +274,17 @@ export interface Topology {
   readonly disks: readonly Disk[]
   readonly taps: readonly Tap[]
   readonly vms: readonly Vm[]
+  /** What proves the lab works: `kvmctl check` and `kvmctl test` run them; no host object. */
+  readonly checks: readonly Check[]
+}
+
+export interface Check {
+  readonly name: string
+  readonly vm: string
+  readonly run: string
+  readonly retries: number
+  readonly intervalSeconds: number
+  readonly timeoutSeconds: number
 }
 
 /**
