@@ -26,29 +26,30 @@ export async function runChecks(
 
 async function runCheck(topology: Topology, check: Check): Promise<CheckResult> {
   const started = Date.now()
+  let attempts = 0
+  let last: { exitCode: number | null; output: string }
+  do {
+    if (attempts > 0) await new Promise((resolve) => setTimeout(resolve, check.intervalSeconds * 1000))
+    attempts++
+    last = await tryOnce(topology, check)
+  } while (last.exitCode !== 0 && attempts <= check.retries)
+  const seconds = (Date.now() - started) / 1000
+  return { name: check.name, vm: check.vm, passed: last.exitCode === 0, attempts, ...last, seconds }
+}
+
+/** One try: its exit code (255: ssh itself failed; null: timed out) and its output. */
+async function tryOnce(
+  topology: Topology,
+  check: Check,
+): Promise<{ exitCode: number | null; output: string }> {
   const vm = topology.vms.find((v) => v.name === check.vm)!
-  let last = { exitCode: 255 as number | null, output: '' }
-  for (let attempt = 1; attempt <= check.retries + 1; attempt++) {
-    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, check.intervalSeconds * 1000))
-    try {
-      const target = await sshTarget(topology, vm)
-      const ssh = [...sshOptions(topology.lab, topology.labDir, vm.name), target, check.run]
-      const run = await runCaptured('ssh', ssh, () => {}, check.timeoutSeconds * 1000)
-      last = { exitCode: run.timedOut ? null : run.code, output: run.stdout + run.stderr }
-    } catch (error) {
-      if (!(error instanceof KvmctlError)) throw error
-      last = { exitCode: 255, output: `${error.message}\n` }
-    }
-    const passed = last.exitCode === 0
-    if (passed || attempt === check.retries + 1)
-      return {
-        name: check.name,
-        vm: check.vm,
-        passed,
-        attempts: attempt,
-        ...last,
-        seconds: (Date.now() - started) / 1000,
-      }
+  try {
+    const target = await sshTarget(topology, vm)
+    const ssh = [...sshOptions(topology.lab, topology.labDir, vm.name), target, check.run]
+    const run = await runCaptured('ssh', ssh, () => {}, check.timeoutSeconds * 1000)
+    return { exitCode: run.timedOut ? null : run.code, output: run.stdout + run.stderr }
+  } catch (error) {
+    if (!(error instanceof KvmctlError)) throw error
+    return { exitCode: 255, output: `${error.message}\n` }
   }
-  throw new Error('unreachable: the last try returns')
 }

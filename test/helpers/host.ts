@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -5,6 +6,16 @@ import type { Readable } from 'node:stream'
 import { BIN, type CliResult, kvmctl, ROOT } from './cli.js'
 
 export const GUEST = `${ROOT}examples/guest`
+/** The Debian cloud guest of test/fixtures/build-debian-guest.sh (scripts/test.sh builds it). */
+export const DEBIAN_GUEST = `${ROOT}examples/debian-guest`
+
+/** A topology's images: block for the Debian guest booted directly (root file system + kernel). */
+export const DEBIAN_IMAGE = `images:
+  debian12:
+    path: ${DEBIAN_GUEST}/rootfs.qcow2
+    kernel: ${DEBIAN_GUEST}/vmlinuz
+    initrd: ${DEBIAN_GUEST}/initrd.img
+    cmdline: root=/dev/vda console=ttyS0`
 
 /**
  * A sandbox for host tests: its own network namespace (so nothing it does is visible outside)
@@ -24,6 +35,18 @@ export class TestHost {
   /** kvmctl inside the namespace, with this sandbox's state directory. */
   kvmctl(args: readonly string[], options: { input?: string } = {}): Promise<CliResult> {
     return kvmctl([...args, '--state-dir', this.stateDir], { netns: this.netns, ...options })
+  }
+
+  /** `kvmctl ssh VM -- COMMAND` in this sandbox (--state-dir before `--`: what follows is the command). */
+  ssh(file: string, vm: string, command: string): Promise<CliResult> {
+    return kvmctl(['ssh', vm, '-f', file, '--state-dir', this.stateDir, '--', command], { netns: this.netns })
+  }
+
+  /** The same, for a command that must succeed: its output, trimmed. */
+  async sshOk(file: string, vm: string, command: string): Promise<string> {
+    const result = await this.ssh(file, vm, command)
+    assert.equal(result.code, 0, `${vm}: ${command}: ${result.stderr}`)
+    return result.stdout.trim()
   }
 
   /** kvmctl in the background, inside the namespace: `ip netns exec` execs it in place, so the

@@ -2,21 +2,15 @@ import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
-import { ROOT } from '../helpers/cli.js'
-import { TestHost } from '../helpers/host.js'
+import { DEBIAN_GUEST, DEBIAN_IMAGE, TestHost } from '../helpers/host.js'
 
 // kvmctl test as a CI step: the lab made, its checks run (one passing, one passing on its second
 // try, one failing), a JUnit report a CI system can read, the logs kept, the lab gone.
-const GUEST = `${ROOT}examples/debian-guest`
+const GUEST = DEBIAN_GUEST
 
 const TOPOLOGY = `
 name: ck
-images:
-  debian12:
-    path: ${GUEST}/rootfs.qcow2
-    kernel: ${GUEST}/vmlinuz
-    initrd: ${GUEST}/initrd.img
-    cmdline: root=/dev/vda console=ttyS0
+${DEBIAN_IMAGE}
 networks:
   lan: { cidr: 10.86.0.0/24 }
 vms:

@@ -2,23 +2,18 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { kvmctl, ROOT } from '../helpers/cli.js'
-import { editFile, TestHost } from '../helpers/host.js'
+import { kvmctl } from '../helpers/cli.js'
+import { DEBIAN_GUEST, DEBIAN_IMAGE, editFile, TestHost } from '../helpers/host.js'
 
 // A real Debian 12 with cloud-init and OpenSSH, built from Debian's packages by
 // test/fixtures/build-debian-guest.sh (scripts/test.sh runs it; cached between runs).
-const GUEST = `${ROOT}examples/debian-guest`
+const GUEST = DEBIAN_GUEST
 
 // One vCPU: two MTTCG vCPU threads on a 2-core host once hung this guest's kernel early in a
 // boot, both threads spinning, until the 600 s ready timeout (seen once in CI, not again).
 const TOPOLOGY = `
 name: deb
-images:
-  debian12:
-    path: ${GUEST}/rootfs.qcow2
-    kernel: ${GUEST}/vmlinuz
-    initrd: ${GUEST}/initrd.img
-    cmdline: root=/dev/vda console=ttyS0
+${DEBIAN_IMAGE}
 networks:
   lan: { cidr: 10.71.0.0/24, dhcp: true }
 vms:

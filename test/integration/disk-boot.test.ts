@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { kvmctl, ROOT } from '../helpers/cli.js'
+import { ROOT } from '../helpers/cli.js'
 import { editFile, TestHost } from '../helpers/host.js'
 
 // A GPT disk shaped like Debian's genericcloud image (test/fixtures/build-debian-guest.sh:
@@ -55,13 +55,8 @@ describe('distribution-style cloud images: disk boot through their own GRUB, BIO
   })
   after(() => host.cleanup())
 
-  const ssh = (vm: string, command: string) =>
-    kvmctl(['ssh', vm, '-f', file, '--state-dir', host.stateDir, '--', command], { netns: host.netns })
-  const out = async (vm: string, command: string) => {
-    const result = await ssh(vm, command)
-    assert.equal(result.code, 0, `${vm}: ${command}: ${result.stderr}`)
-    return result.stdout.trim()
-  }
+  const ssh = (vm: string, command: string) => host.ssh(file, vm, command)
+  const out = (vm: string, command: string) => host.sshOk(file, vm, command)
   const run = (vm: string) => `${host.stateDir}/gc/vm-${vm}`
   const apply = async () => {
     const started = Date.now()

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { kvmctl, ROOT } from '../helpers/cli.js'
-import { TestHost } from '../helpers/host.js'
+import { kvmctl } from '../helpers/cli.js'
+import { DEBIAN_GUEST, DEBIAN_IMAGE, TestHost } from '../helpers/host.js'
 
 // Three Debian guests, as a CI environment has them: a command on all of them at once, by name
 // or by label, and files copied in and out.
-const GUEST = `${ROOT}examples/debian-guest`
+const GUEST = DEBIAN_GUEST
 
 const vm = (ip: string, role: string) => `
     image: debian12
@@ -19,12 +19,7 @@ const vm = (ip: string, role: string) => `
 
 const TOPOLOGY = `
 name: ex
-images:
-  debian12:
-    path: ${GUEST}/rootfs.qcow2
-    kernel: ${GUEST}/vmlinuz
-    initrd: ${GUEST}/initrd.img
-    cmdline: root=/dev/vda console=ttyS0
+${DEBIAN_IMAGE}
 networks:
   lan: { cidr: 10.85.0.0/24 }
 vms:

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { kvmctl, ROOT } from '../helpers/cli.js'
-import { TestHost } from '../helpers/host.js'
+import { DEBIAN_GUEST, DEBIAN_IMAGE, TestHost } from '../helpers/host.js'
 
-const GUEST = `${ROOT}examples/debian-guest`
+const GUEST = DEBIAN_GUEST
 
 const vm = (ip: string, ip6: string) => `
     image: debian12
@@ -16,12 +15,7 @@ const vm = (ip: string, ip6: string) => `
 
 const DUAL = `
 name: v6
-images:
-  debian12:
-    path: ${GUEST}/rootfs.qcow2
-    kernel: ${GUEST}/vmlinuz
-    initrd: ${GUEST}/initrd.img
-    cmdline: root=/dev/vda console=ttyS0
+${DEBIAN_IMAGE}
 networks:
   lan: { cidr: 10.77.0.0/24, cidr6: fd00:77::/64, dhcp: true }
 vms:
@@ -39,13 +33,7 @@ describe('IPv6: a cidr6 network gives its guests their reserved addresses throug
   })
   after(() => host.cleanup())
 
-  const out = async (name: string, command: string) => {
-    const result = await kvmctl(['ssh', name, '-f', file, '--state-dir', host.stateDir, '--', command], {
-      netns: host.netns,
-    })
-    assert.equal(result.code, 0, `${name}: ${command}: ${result.stderr}`)
-    return result.stdout.trim()
-  }
+  const out = (name: string, command: string) => host.sshOk(file, name, command)
 
   it('reserved v6 addresses by DHCPv6, a ping over v6, the bridge at prefix::1, no drift', async () => {
     const plan = await host.kvmctl(['plan', '-f', file])

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { kvmctl, ROOT } from '../helpers/cli.js'
-import { editFile, TestHost } from '../helpers/host.js'
+import { DEBIAN_GUEST, DEBIAN_IMAGE, editFile, TestHost } from '../helpers/host.js'
 
 // Two Debian guests joined twice: by a p2p wire (tc mirred between their taps, mtu 9000) and by
 // a bridge with l2_protocols: pass. Raw frames sent with an AF_PACKET socket from one arrive, or
 // do not, at the other: what a network engineer's lab needs from its links.
-const GUEST = `${ROOT}examples/debian-guest`
+const GUEST = DEBIAN_GUEST
 
 // `l2 send IFACE DST/ETHERTYPE/VLAN/TAG...` prints the frames it sent, in hexadecimal;
 // `l2 recv IFACE SECONDS` prints every frame that carries a tag, with its VLAN tag put back
@@ -76,12 +75,7 @@ ${indent(L2_TOOL, 14)}
 
 const TOPOLOGY = `
 name: l2
-images:
-  debian12:
-    path: ${GUEST}/rootfs.qcow2
-    kernel: ${GUEST}/vmlinuz
-    initrd: ${GUEST}/initrd.img
-    cmdline: root=/dev/vda console=ttyS0
+${DEBIAN_IMAGE}
 networks:
   lan: { cidr: 10.75.0.0/24, l2_protocols: pass }
   wire: { type: p2p, mtu: 9000 }
@@ -226,13 +220,7 @@ describe('network labs: a p2p wire passes every frame, a bridge with l2_protocol
   })
   after(() => host.cleanup())
 
-  const out = async (name: string, command: string) => {
-    const result = await kvmctl(['ssh', name, '-f', file, '--state-dir', host.stateDir, '--', command], {
-      netns: host.netns,
-    })
-    assert.equal(result.code, 0, `${name}: ${command}: ${result.stderr}`)
-    return result.stdout.trim()
-  }
+  const out = (name: string, command: string) => host.sshOk(file, name, command)
   /** tag → frame in hexadecimal, from the tool's output. */
   const frames = (text: string) =>
     new Map(
