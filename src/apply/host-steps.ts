@@ -141,7 +141,7 @@ async function replaceByDeleteCreate(action: Action, ctx: HostContext): Promise<
   await steps.create!({ ...action, action: 'create', current: null }, ctx)
 }
 
-async function vmRecord(vm: Vm, ctx: HostContext): Promise<VmRecord> {
+async function vmRecord(vm: Vm, ctx: Pick<HostContext, 'topology'>): Promise<VmRecord> {
   const { state, ...fields } = desiredFields(vm)
   const taps = await Promise.all(
     vm.nics.map(async (nic) => ({
@@ -194,15 +194,36 @@ export function drivesOf(vm: Vm, topology: Topology): Drive[] {
   return drives
 }
 
-/** Starts the VM's QEMU, its cloud-init seed built first (anew: its content may have changed). */
-async function launch(vm: Vm, ctx: HostContext, record: VmRecord): Promise<void> {
+/**
+ * Starts the VM's QEMU, its cloud-init seed built first (anew: its content may have changed).
+ * `paused`: QEMU starts with its CPUs stopped whatever the VM's state (a restore loads a saved
+ * state into it first).
+ */
+async function launch(
+  vm: Vm,
+  ctx: Pick<HostContext, 'topology' | 'caps'>,
+  record: VmRecord,
+  paused = false,
+): Promise<void> {
   await mkdir(vm.runDir, { recursive: true, mode: 0o700 })
   if (vm.cloudInit) await buildSeed(ctx.topology.lab, ctx.topology.labDir, vm)
   await prepareFirmware(vm)
-  await startVm(ctx.topology.lab, vm, drivesOf(vm, ctx.topology), ctx.caps, record)
+  const started = paused ? { ...vm, state: 'paused' as const } : vm
+  await startVm(ctx.topology.lab, started, drivesOf(vm, ctx.topology), ctx.caps, record)
   // QEMU starts every NIC up; the ones the topology wants down are cut before the guest uses them.
   const down = vm.nics.flatMap((nic, index) => (nic.link === 'down' ? [{ index, up: false }] : []))
   if (down.length > 0) await setLinks(vm.runDir, down)
+}
+
+/** Starts a VM outside an apply, as the topology has it (snapshot restore); `paused`: see launch. */
+export async function startVmAsConfigured(
+  vm: Vm,
+  topology: Topology,
+  caps: HostCapabilities,
+  paused: boolean,
+): Promise<void> {
+  const ctx = { topology, caps }
+  await launch(vm, ctx, await vmRecord(vm, ctx), paused)
 }
 
 async function startOrRecord(vm: Vm, ctx: HostContext): Promise<void> {

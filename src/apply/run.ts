@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs'
 import { readFile, rm, rmdir } from 'node:fs/promises'
-import { createInterface } from 'node:readline/promises'
 import type { ChalkInstance } from 'chalk'
 import { settleImages } from '../config/resolve.js'
 import { probeCapabilities } from '../host/accel.js'
@@ -11,7 +10,7 @@ import { labQemus } from '../host/process.js'
 import { explainFsError, listDir, sweepTemporaries } from '../host/state.js'
 import { canonicalJson } from '../lib/canonical-json.js'
 import { KvmctlError } from '../lib/errors.js'
-import { isOwnFileName, labFiles, resourceOfDir, sshFiles } from '../model/layout.js'
+import { isOwnFileName, labFiles, resourceOfDir, snapshotFiles, sshFiles } from '../model/layout.js'
 import type { HostSnapshot } from '../model/snapshot.js'
 import type { Topology } from '../model/types.js'
 import { diff } from '../plan/diff.js'
@@ -19,6 +18,7 @@ import { fingerprint, topologyHash } from '../plan/fingerprint.js'
 import { redactPlan } from '../plan/redact.js'
 import type { Plan } from '../plan/types.js'
 import { renderPlan } from '../render/plan-text.js'
+import { confirmOnTerminal } from './confirm.js'
 import { downloadImages } from './downloads.js'
 import { type ApplyResult, execute } from './executor.js'
 import { hostStepRunner } from './host-steps.js'
@@ -159,21 +159,10 @@ async function renewRecord(topology: Topology, options: ApplyOptions, say: (text
 
 async function confirm(options: ApplyOptions, plan: Plan): Promise<void> {
   if (options.autoApprove) return
-  if (!process.stdin.isTTY) {
-    throw new KvmctlError(
-      `refusing to ${plan.destroy ? 'destroy' : 'apply'} without confirmation: there is no terminal to ask on`,
-      'review the plan above, then run again with --auto-approve (as CI jobs do)',
-    )
-  }
-  const prompt = createInterface({ input: process.stdin, output: process.stderr })
-  try {
-    const answer = await prompt.question(
-      `\n${plan.destroy ? 'Destroy' : 'Apply'} these changes to lab "${plan.lab}"? Only "yes" is accepted: `,
-    )
-    if (answer.trim() !== 'yes') throw new KvmctlError('cancelled; nothing was changed')
-  } finally {
-    prompt.close()
-  }
+  await confirmOnTerminal(
+    `${plan.destroy ? 'Destroy' : 'Apply'} these changes to lab "${plan.lab}"?`,
+    plan.destroy ? 'destroy' : 'apply',
+  )
 }
 
 /**
@@ -257,6 +246,8 @@ async function removeLabDir(labDir: string): Promise<void> {
   const subs = [
     labFiles(labDir).disks,
     sshFiles(labDir).dir,
+    // The snapshots' records: their data went with the disks.
+    snapshotFiles(labDir).dir,
     ...listDir(labDir)
       .filter((d) => resourceOfDir(d))
       .map((d) => `${labDir}/${d}`),

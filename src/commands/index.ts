@@ -17,6 +17,10 @@ import Logs from './logs.js'
 import Ls from './ls.js'
 import Plan from './plan.js'
 import Schema from './schema.js'
+import SnapshotDelete from './snapshot/delete.js'
+import SnapshotList from './snapshot/list.js'
+import SnapshotRestore from './snapshot/restore.js'
+import SnapshotSave from './snapshot/save.js'
 import Ssh from './ssh.js'
 import SshConfig from './ssh-config.js'
 import Status from './status.js'
@@ -44,6 +48,10 @@ export const COMMANDS = {
   ls: Ls,
   plan: Plan,
   schema: Schema,
+  'snapshot:delete': SnapshotDelete,
+  'snapshot:list': SnapshotList,
+  'snapshot:restore': SnapshotRestore,
+  'snapshot:save': SnapshotSave,
   ssh: Ssh,
   'ssh-config': SshConfig,
   status: Status,

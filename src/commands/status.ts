@@ -1,4 +1,5 @@
 import { isReady, notYetReady, probeOnce } from '../apply/ready.js'
+import { listSnapshots } from '../apply/snapshots.js'
 import { BaseCommand } from '../base-command.js'
 import { settleImages } from '../config/resolve.js'
 import { labLeases, vmAddresses } from '../host/addresses.js'
@@ -103,6 +104,14 @@ export default class Status extends BaseCommand<typeof Status> {
         path: d.path,
       }
     })
+    // Records only, and the disks' snapshot tables: no process.
+    const snapshots = listSnapshots(topology).snapshots.map((snap) => ({
+      name: snap.name,
+      created: snap.created,
+      vms: snap.vms.map((v) => v.vm),
+      memory: snap.vms.some((v) => v.memory),
+      complete: snap.vms.every((v) => v.complete),
+    }))
     const status = {
       lab: topology.lab,
       state_dir: topology.labDir,
@@ -110,6 +119,7 @@ export default class Status extends BaseCommand<typeof Status> {
       networks,
       taps,
       disks,
+      snapshots,
       drift,
       problems,
     }
@@ -162,6 +172,20 @@ export default class Status extends BaseCommand<typeof Status> {
       ),
       '',
     )
+    if (snapshots.length > 0) {
+      lines.push(
+        renderTable(
+          ['SNAPSHOT', 'CREATED', 'VMS', 'SAVED'],
+          snapshots.map((n) => [
+            n.name,
+            n.created.slice(0, 19).replace('T', ' '),
+            n.vms.join(', '),
+            (n.memory ? 'memory + disks' : 'disks') + (n.complete ? '' : s.red(' (incomplete)')),
+          ]),
+        ),
+        '',
+      )
+    }
     if (problems.length > 0) lines.push(s.red('Problems:'), ...problems.map((p) => `  ${escapeControl(p)}`))
     else if (drift.length === 0) lines.push(s.green('No drift: the host matches the topology.'))
     else {

@@ -15,6 +15,7 @@ import type { Vm } from './types.js'
  *                                         swtpm.sock, swtpm.pid, swtpm.log, tpm2.state (its TPM)
  *   <state>/<lab>/net-<name>/             dnsmasq.conf, dnsmasq.pid, leases, dnsmasq.log
  *   <state>/<lab>/ssh/                    id_ed25519(.pub), host-<vm>(.pub), known_hosts
+ *   <state>/<lab>/snapshots/<name>.json   a snapshot's record (its data is inside the qcow2 disks)
  *
  * Files are written under `<file>.tmp-<pid>` or `<file>.partial` and renamed into place.
  */
@@ -98,6 +99,15 @@ export function sshFiles(labDir: string) {
     hostKey: (vm: string) => `${dir}/host-${vm}`,
   }
 }
+
+/** The lab's snapshot records; a snapshot's disks and memory are inside the disks' qcow2 files. */
+export function snapshotFiles(labDir: string) {
+  const dir = `${labDir}/snapshots`
+  return { dir, record: (name: string) => `${dir}/${name}.json` }
+}
+
+/** The tag of a kvmctl snapshot inside a qcow2 file: kvmctl never touches another tag. */
+export const snapshotTag = (name: string): string => `kvmctl-${name}`
 
 /** The VM or network a directory of the lab belongs to, from its name (`vm-web` → web). */
 export function resourceOfDir(dir: string): { kind: 'vm' | 'network'; name: string } | null {
