@@ -52,7 +52,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       const network = a.desired as Network
       await createBridge(ctx.topology, network)
       if (network.dhcp) await startDhcp(ctx.topology.lab, ctx.topology.labDir, network)
-      await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
+      await syncFirewall(ctx.topology.lab, firewallNetworks(ctx), firewallVms(ctx))
     },
     update: async (a, ctx) => {
       const network = a.desired as Network
@@ -61,7 +61,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       if (changed.has('l2_protocols')) await setBridgeL2Protocols(network)
       if (changed.has('cidr') || changed.has('cidr6')) await setBridgeAddress(network)
       if (['nat', 'isolated', 'cidr', 'cidr6'].some((f) => changed.has(f))) {
-        await syncFirewall(ctx.topology.lab, firewallNetworks(ctx))
+        await syncFirewall(ctx.topology.lab, firewallNetworks(ctx), firewallVms(ctx))
       }
       // dnsmasq's configuration follows the cidr, the reservations and NAT (router, DNS).
       if (['dhcp', 'dhcp_hosts', 'dns', 'cidr', 'cidr6', 'nat'].some((f) => changed.has(f))) {
@@ -73,7 +73,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       await removeDhcp(ctx.topology.labDir, a.name)
       // Independent: the table is rewritten without the network while its bridge goes.
       await Promise.all([
-        syncFirewall(ctx.topology.lab, firewallNetworks(ctx)),
+        syncFirewall(ctx.topology.lab, firewallNetworks(ctx), firewallVms(ctx)),
         deleteLink(String(a.current!.handle.bridge)),
       ])
     },
@@ -108,11 +108,24 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
     delete: (a, ctx) => deleteDisk(ctx.topology.labDir, a.name, String(a.current!.handle.format)),
   },
   vm: {
-    create: (a, ctx) => startOrRecord(a.desired as Vm, ctx),
-    restart: restartVm,
-    replace: restartVm,
-    update: updateVm,
+    create: async (a, ctx) => {
+      await startOrRecord(a.desired as Vm, ctx)
+      await syncPorts(a, ctx)
+    },
+    restart: async (a, ctx) => {
+      await restartVm(a, ctx)
+      await syncPorts(a, ctx)
+    },
+    replace: async (a, ctx) => {
+      await restartVm(a, ctx)
+      await syncPorts(a, ctx)
+    },
+    update: async (a, ctx) => {
+      await updateVm(a, ctx)
+      await syncPorts(a, ctx)
+    },
     delete: async (a, ctx) => {
+      await syncPorts(a, ctx)
       const runDir = String(a.current!.handle.runDir)
       // Nothing to flush when all its disks go too (destroy): stop at once.
       const graceful = losesAllDisks(a, ctx.plan) ? 'kill' : shutdownTimeout(a, ctx)
@@ -270,6 +283,20 @@ async function updateVm(action: Action, ctx: HostContext): Promise<void> {
 /** The networks the lab's firewall is for: none once the whole lab goes. */
 function firewallNetworks(ctx: HostContext): readonly Network[] {
   return ctx.plan.destroy ? [] : ctx.topology.networks
+}
+
+/** The VMs whose ports the lab's firewall forwards. */
+function firewallVms(ctx: HostContext): readonly Vm[] {
+  return ctx.plan.destroy ? [] : ctx.topology.vms
+}
+
+/** A VM's forwards change with its step: the table is written again when they differ. */
+async function syncPorts(action: Action, ctx: HostContext): Promise<void> {
+  const before = (action.current?.fields as { ports?: readonly string[] } | undefined)?.ports ?? []
+  const after = action.action === 'delete' ? [] : (action.desired as Vm).ports
+  if (before.length === 0 && after.length === 0) return
+  if (action.action !== 'delete' && action.current && !action.changes.some((c) => c.field === 'ports')) return
+  await syncFirewall(ctx.topology.lab, firewallNetworks(ctx), firewallVms(ctx))
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { isMap, isSeq, parseDocument, stringify } from 'yaml'
 import { canonicalJson } from '../lib/canonical-json.js'
-import type { CloudInit } from '../model/types.js'
+import type { CloudInit, Mount } from '../model/types.js'
 
 /** Who `kvmctl ssh` logs in as when neither the topology nor the user data names a user. */
 export const DEFAULT_SSH_USER = 'debian'
@@ -45,7 +45,12 @@ export interface RawCloudInit {
  * so that any change makes cloud-init run again at the next boot (cloud-init runs its
  * per-instance modules once per instance-id).
  */
-export function cloudInitDocuments(vmName: string, raw: RawCloudInit, nics: readonly SeedNic[]): CloudInit {
+export function cloudInitDocuments(
+  vmName: string,
+  raw: RawCloudInit,
+  nics: readonly SeedNic[],
+  mounts: readonly Mount[] = [],
+): CloudInit {
   const userData =
     raw.userData === undefined
       ? '#cloud-config\n{}\n'
@@ -55,16 +60,36 @@ export function cloudInitDocuments(vmName: string, raw: RawCloudInit, nics: read
   // An empty mapping (`network_config: {}`) asks for the derived one, as an absent key does.
   const given = raw.networkConfig as Record<string, unknown> | undefined
   const networkConfig = given && Object.keys(given).length > 0 ? given : derivedNetworkConfig(nics)
+  const vendorData = mountsVendorData(mounts)
   const meta = { 'local-hostname': vmName, ...(raw.metaData as Record<string, unknown> | undefined) }
-  const digest = createHash('sha256')
+  const hash = createHash('sha256')
     .update(userData)
     .update('\0')
     .update(canonicalJson(meta))
     .update('\0')
     .update(canonicalJson(networkConfig))
-    .digest('hex')
+  // Only when there is one: a VM without mounts keeps the instance-id it had before mounts existed.
+  if (vendorData) hash.update('\0').update(vendorData)
+  const digest = hash.digest('hex')
   const metaData = { 'instance-id': `kvmctl-${digest.slice(0, 16)}`, ...meta }
-  return { userData, metaData, networkConfig, sensitive: raw.sensitive ?? [] }
+  return { userData, metaData, networkConfig, vendorData, sensitive: raw.sensitive ?? [] }
+}
+
+/**
+ * The guest side of `mounts:`: cloud-init's mounts module writes them to /etc/fstab and mounts
+ * them (virtio-9p, by tag). Part of the instance-id, so that a change is applied at the next boot.
+ */
+export function mountsVendorData(mounts: readonly Mount[]): string | null {
+  if (mounts.length === 0) return null
+  const entries = mounts.map((m) => [
+    m.tag,
+    m.target,
+    '9p',
+    `trans=virtio,version=9p2000.L,msize=262144,${m.readOnly ? 'ro' : 'rw'},nofail`,
+    '0',
+    '0',
+  ])
+  return `#cloud-config\n${toCloudYaml({ mounts: entries })}`
 }
 
 /**

@@ -9,6 +9,7 @@ import { PlanError } from '../lib/errors.js'
 import { escapeControl } from '../lib/terminal.js'
 import { formatSize } from '../lib/units.js'
 import { nvramOf, vmFiles } from '../model/layout.js'
+import { forwardText } from '../model/ports.js'
 import { type Observed, observedOf } from '../model/snapshot.js'
 import type { Topology, Vm } from '../model/types.js'
 import { diff } from '../plan/diff.js'
@@ -86,6 +87,17 @@ export default class Status extends BaseCommand<typeof Status> {
         leases: leasesByNetwork.get(n.name) ?? [],
       }
     })
+    // Forwards as the lab's firewall has them (observed), each marked whether the topology wants it.
+    const forwards = topology.vms.flatMap((vm) => {
+      const o = observedOf(snapshot, vm.address, 'vm')
+      const present = new Set((o?.fields.ports as readonly string[] | undefined) ?? [])
+      return vm.ports.map((p) => ({
+        vm: vm.name,
+        host: `${p.listen ?? '*'}:${p.hostPort}/${p.protocol}`,
+        guest: `${p.guestIp}:${p.guestPort}`,
+        present: present.has(forwardText(p, p.guestIp)),
+      }))
+    })
     const taps = topology.taps.map((t) => ({
       name: t.name,
       device: t.device,
@@ -119,6 +131,7 @@ export default class Status extends BaseCommand<typeof Status> {
       networks,
       taps,
       disks,
+      ports: forwards,
       snapshots,
       drift,
       problems,
@@ -172,6 +185,15 @@ export default class Status extends BaseCommand<typeof Status> {
       ),
       '',
     )
+    if (forwards.length > 0) {
+      lines.push(
+        renderTable(
+          ['PORT', 'VM', 'TO', 'PRESENT'],
+          forwards.map((f) => [f.host, f.vm, f.guest, f.present ? 'yes' : s.yellow('no')]),
+        ),
+        '',
+      )
+    }
     if (snapshots.length > 0) {
       lines.push(
         renderTable(

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { type Diagnostic, KvmctlError, TopologyError } from '../lib/errors.js'
 import { asInvoker, unreadableByInvoker } from '../lib/invoker.js'
 import { topologySchema } from '../lib/package.js'
@@ -112,6 +112,18 @@ function checkResolved(topology: Topology): Finding[] {
     macs.set(tap.mac, tap.address)
   }
   for (const vm of topology.vms) {
+    vm.mounts.forEach((mount, index) => {
+      // Read as the person who ran kvmctl: a topology shares only what its author may read.
+      const why =
+        unreadableByInvoker(mount.source) ??
+        (statSync(mount.source).isDirectory() ? null : 'is not a directory')
+      if (why)
+        findings.push({
+          path: ['vms', vm.name, 'mounts', index, 'source'],
+          at: 'value',
+          message: `the shared folder ${mount.source} ${why} (a path is relative to the topology file)`,
+        })
+    })
     const longest = vmFiles(vm.runDir).serial
     if (Buffer.byteLength(longest) > UNIX_SOCKET_PATH_MAX) {
       throw new KvmctlError(

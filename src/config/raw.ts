@@ -49,6 +49,8 @@ export interface RawNic {
 export interface RawVm {
   image: string
   labels?: Record<string, string>
+  ports?: string[]
+  mounts?: { source: string; target: string; readonly?: boolean }[]
   firmware?: 'bios' | 'uefi'
   machine?: 'pc' | 'q35'
   secure_boot?: boolean

@@ -11,11 +11,13 @@ import { formatRate, parseDuration, parseRate, parseSize } from '../lib/units.js
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
 import { diskFiles, imageFiles, labDirOf, vmDir } from '../model/layout.js'
 import { derivedMac, hostInterfaceName } from '../model/names.js'
+import { parsePort } from '../model/ports.js'
 import {
   type CloudInit,
   type Disk,
   type Image,
   L2_PASS_MASK,
+  type Mount,
   type Network,
   type Tap,
   type Topology,
@@ -165,9 +167,24 @@ export function resolveTopology(
     })
     taps.push(...vmTaps)
     const runDir = vmDir(labDir, name)
+    const mounts = (vm.mounts ?? []).map((m, index) => ({
+      source: fromFile(m.source),
+      target: m.target,
+      readOnly: m.readonly ?? false,
+      tag: `mount${index}`,
+    }))
     const cloudInit = vm.cloud_init
-      ? resolveCloudInit(name, vm.cloud_init, vmTaps, networkByName, files, fromFile)
+      ? resolveCloudInit(name, vm.cloud_init, vmTaps, networkByName, files, fromFile, mounts)
       : null
+    // Forwards go to the VM's first NIC on a network with a cidr; validation saw it has an ip.
+    const forwardNic = vmTaps.find((t) => networkByName.get(t.network)?.cidr)
+    const ports = forwardNic?.ip
+      ? (vm.ports ?? []).map((text) => ({
+          ...parsePort(text)!,
+          guestIp: forwardNic.ip!,
+          bridge: forwardNic.bridge!,
+        }))
+      : []
     vms.push({
       type: 'vm',
       address: addressOf('vm', name),
@@ -196,6 +213,8 @@ export function resolveTopology(
       cloudInit: cloudInit,
       runAs: vm.run_as ?? d.run_as ?? null,
       labels: vm.labels ?? {},
+      ports,
+      mounts,
       sshUser:
         vm.ssh_user ?? d.ssh_user ?? (cloudInit && userDataUser(cloudInit.userData)) ?? DEFAULT_SSH_USER,
       state: vm.state ?? 'running',
@@ -250,6 +269,7 @@ function resolveCloudInit(
   networks: ReadonlyMap<string, Network>,
   files: ReadonlyMap<string, string>,
   fromFile: (p: string) => string,
+  mounts: readonly Mount[],
 ): CloudInit {
   const path = userDataPath(raw.user_data)
   const userData = path !== null ? files.get(fromFile(path)) : raw.user_data
@@ -272,6 +292,7 @@ function resolveCloudInit(
     vmName,
     { userData, metaData: raw.meta_data, networkConfig: raw.network_config, sensitive: raw.sensitive },
     nics,
+    mounts,
   )
 }
 

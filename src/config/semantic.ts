@@ -3,6 +3,7 @@ import { contains6, firstHost6, formatCidr6, formatIp6, parseCidr6, parseIp6 } f
 import { didYouMean } from '../lib/suggest.js'
 import { DURATION_HINT, parseDuration, parseSize, SIZE_HINT } from '../lib/units.js'
 import { interfaceNameProblem } from '../model/names.js'
+import { type PortSpec, parsePort, samePort } from '../model/ports.js'
 import { formatPath, type KeyPath } from './load.js'
 import { entriesOf, isRecord } from './raw.js'
 import type { Finding } from './schema-check.js'
@@ -52,6 +53,8 @@ export function checkSemantics(data: unknown): Finding[] {
   const macs = new Map<string, KeyPath>()
   const ips = new Map<string, KeyPath>()
   const diskUsers = new Map<string, KeyPath>()
+  /** Every port forward of the lab so far: a host port is forwarded once. */
+  const forwards: { port: PortSpec; path: KeyPath }[] = []
   /** The NICs on each p2p network: a wire has exactly two ends. */
   const wireEnds = new Map<string, KeyPath[]>()
   for (const [vmName, vm] of entriesOf(data.vms)) {
@@ -181,6 +184,8 @@ export function checkSemantics(data: unknown): Finding[] {
       if (isRecord(nic) && typeof nic.network === 'string' && networks.get(nic.network)?.type === 'p2p')
         wireEnds.set(nic.network, [...(wireEnds.get(nic.network) ?? []), at('nics', index)])
     })
+    checkPorts(vm, at, networks, forwards, problem)
+    checkMounts(vm, vmName, at, problem)
     const attached = Array.isArray(vm.disks) ? vm.disks : []
     attached.forEach((diskName: unknown, index: number) => {
       if (typeof diskName !== 'string') return
@@ -206,6 +211,65 @@ export function checkSemantics(data: unknown): Finding[] {
 }
 
 type Report = (path: KeyPath, message: string, at?: 'key' | 'value') => void
+
+/**
+ * ports: numbers in range, a NIC with an address to forward to (the first on a network with a
+ * cidr), and no host port forwarded twice in the lab.
+ */
+function checkPorts(
+  vm: Record<string, unknown>,
+  at: (...rest: (string | number)[]) => KeyPath,
+  networks: Map<string, Record<string, unknown>>,
+  forwards: { port: PortSpec; path: KeyPath }[],
+  problem: Report,
+) {
+  if (!Array.isArray(vm.ports) || vm.ports.length === 0) return
+  const nics = (Array.isArray(vm.nics) ? vm.nics : []).filter(isRecord)
+  const index = nics.findIndex((n) => typeof n.network === 'string' && networks.get(n.network)?.cidr)
+  vm.ports.forEach((text: unknown, i: number) => {
+    const port = typeof text === 'string' ? parsePort(text) : null
+    if (!port) return
+    const outOfRange = [port.hostPort, port.guestPort].find((p) => p < 1 || p > 65535)
+    const first = forwards.find((f) => samePort(f.port, port))
+    const why =
+      outOfRange !== undefined
+        ? `port ${outOfRange} is not between 1 and 65535`
+        : port.listen && parseIp(port.listen) === null
+          ? `"${port.listen}" is not an IPv4 address`
+          : index < 0
+            ? "a forward goes to the VM's address on a network with a cidr, and this VM has no NIC on one"
+            : typeof nics[index]!.ip !== 'string'
+              ? `a forward goes to the VM's address on its first network with a cidr: give nics[${index}] an ip`
+              : first
+                ? `host port ${port.hostPort}/${port.protocol} is forwarded twice: ${pathText(first.path)} has it already`
+                : null
+    if (why) problem(at('ports', i), why)
+    else forwards.push({ port, path: at('ports', i) })
+  })
+}
+
+/** mounts: cloud-init mounts them, so the VM needs it; each target once. */
+function checkMounts(
+  vm: Record<string, unknown>,
+  vmName: string,
+  at: (...rest: (string | number)[]) => KeyPath,
+  problem: Report,
+) {
+  if (!Array.isArray(vm.mounts) || vm.mounts.length === 0) return
+  if (vm.cloud_init === undefined)
+    problem(
+      at('mounts'),
+      `cloud-init mounts the shared folders in the guest: add cloud_init to vm "${vmName}" (even cloud_init: {})`,
+    )
+  const targets = new Map<string, number>()
+  vm.mounts.forEach((m: unknown, i: number) => {
+    if (!isRecord(m) || typeof m.target !== 'string') return
+    const first = targets.get(m.target)
+    if (first !== undefined)
+      problem(at('mounts', i, 'target'), `${m.target} is mounted twice (mounts[${first}] has it already)`)
+    else targets.set(m.target, i)
+  })
+}
 
 /** Linux's COMMAND_LINE_SIZE on x86: a longer command line fails QEMU's start, not validation. */
 const KERNEL_CMDLINE_MAX = 2048

@@ -26,8 +26,9 @@ import { checkStateDir } from './boundary.js'
 import { imageDigests } from './checksums.js'
 import { observeDhcp } from './dhcp-ops.js'
 import { onPath, run } from './exec.js'
-import { observeFirewall, ruleComment } from './firewall-ops.js'
+import { forwardsInComments, observeFirewall, ruleComment } from './firewall-ops.js'
 import { describeOwner, type Link, labNameTakenBy, linkConflicts, listLinks, ownedLinks } from './links.js'
+import { portProblems } from './port-ops.js'
 import { isOurProcess, labQemus, readPidFile } from './process.js'
 import { type DiskFileInfo, readDiskFileOrNull } from './qcow2.js'
 import { OVMF, ovmfOf } from './qemu-argv.js'
@@ -62,7 +63,7 @@ export async function observe(
   const firewallListed = observeFirewall(topology.lab)
   const disks = observeDisks(topology)
   const dhcp = observeDhcpServers(topology.labDir)
-  const [links, vms, capacity, firewall, unknownUsers, routes, sums] = await Promise.all([
+  const [links, vms, capacity, firewall, unknownUsers, routes, sums, ports] = await Promise.all([
     linksListed,
     vmsFound.vms,
     observeCapacity(topology.stateDir),
@@ -70,6 +71,7 @@ export async function observe(
     missingUsers(topology),
     readRoutes(),
     imageDigests(topology),
+    portProblems(topology),
   ])
   const images = imageFiles(settleImages(topology, sums.digests))
   const [shaping, wires] = await Promise.all([
@@ -83,7 +85,10 @@ export async function observe(
   const disksAndTaps = Object.values(resources)
     .filter((r) => r.type === 'disk' || r.type === 'tap')
     .map((r) => r.address)
-  for (const vm of vms) {
+  const forwards = forwardsInComments(firewall ?? [])
+  for (const found of vms) {
+    // A VM's forwards are what the lab's firewall has for it, whatever its record says.
+    const vm = { ...found, fields: { ...found.fields, ports: forwards.get(found.name) ?? [] } }
     const checked = withTapCheck(vm, links)
     resources[vm.address] = checked.handle.record === 'ok' ? checked : { ...checked, uses: disksAndTaps }
   }
@@ -106,6 +111,7 @@ export async function observe(
       ...disks.problems,
       ...damagedDisks(disks.resources),
       ...unknownUsers,
+      ...ports,
       ...(await missingQdiscs(topology, shaping)),
     ],
     capacity,
@@ -575,8 +581,8 @@ function observeVms(
   return { vms: Promise.all(found.filter((v) => v !== null)), notes }
 }
 
-/** Records written before these were fields are of VMs started with SeaBIOS on pc, no TPM. */
-const BEFORE_FIRMWARE = { firmware: 'bios', machine: 'pc', secure_boot: false, tpm: false }
+/** Records written before these were fields are of VMs started with SeaBIOS on pc, no TPM, no mounts. */
+const BEFORE_FIRMWARE = { firmware: 'bios', machine: 'pc', secure_boot: false, tpm: false, mounts: [] }
 
 /** The fields of a VM whose record is lost: none matches a topology's, so the plan restarts it. */
 const UNKNOWN_VM_FIELDS: Omit<VmFields, 'state'> = {
@@ -596,6 +602,8 @@ const UNKNOWN_VM_FIELDS: Omit<VmFields, 'state'> = {
   links: [],
   disks: [],
   cloud_init: null,
+  ports: [],
+  mounts: [],
   ready: null,
 }
 

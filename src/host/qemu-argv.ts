@@ -126,6 +126,13 @@ export function qemuArgv(
     const boot = index === 0 && !vm.kernel ? ',bootindex=0' : ''
     argv.push('-device', `virtio-blk-pci,drive=${drive.node},id=${drive.node}${boot}`)
   })
+  vm.mounts.forEach((mount, index) => {
+    // security_model=none: the guest sees the files' owners and modes as they are, and what it
+    // makes belongs to QEMU's user; readonly=on makes the host refuse every write.
+    const readOnly = mount.readOnly ? ',readonly=on' : ''
+    argv.push('-fsdev', `local,id=fs${index},path=${optValue(mount.source)},security_model=none${readOnly}`)
+    argv.push('-device', `virtio-9p-pci,fsdev=fs${index},mount_tag=${mount.tag}`)
+  })
   vm.nics.forEach((nic, index) => {
     argv.push('-netdev', `tap,id=net${index},ifname=${nic.device},script=no,downscript=no`)
     // romfile=: no network-boot ROM to load; kvmctl boots from a kernel or a disk.

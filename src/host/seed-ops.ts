@@ -6,8 +6,8 @@ import { run } from './exec.js'
 import { ensureVmKeys } from './ssh-keys.js'
 
 /**
- * Builds the VM's NoCloud seed: an ISO 9660 image labelled `cidata` with user-data, meta-data
- * and network-config, the lab's SSH keys added to the user data. Written under a temporary
+ * Builds the VM's NoCloud seed: an ISO 9660 image labelled `cidata` with user-data, meta-data,
+ * network-config and (for mounts) vendor-data, the lab's SSH keys added to the user data. Written under a temporary
  * name and renamed: a VM never boots from half a seed.
  */
 export async function buildSeed(lab: string, labDir: string, vm: Vm): Promise<string> {
@@ -23,6 +23,8 @@ export async function buildSeed(lab: string, labDir: string, vm: Vm): Promise<st
       'user-data': withLabKeys(cloudInit.userData, keys),
       'meta-data': toCloudYaml(cloudInit.metaData),
       'network-config': toCloudYaml(cloudInit.networkConfig),
+      // kvmctl's own cloud-config (the mounts): the user data's keys take precedence over it.
+      ...(cloudInit.vendorData ? { 'vendor-data': cloudInit.vendorData } : {}),
     }
     for (const [name, content] of Object.entries(files))
       await writeFile(`${dir}/${name}`, content, { mode: 0o600 })

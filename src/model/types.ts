@@ -1,3 +1,4 @@
+import type { PortSpec } from './ports.js'
 /**
  * The resolved topology: what the user asked for, with defaults filled, host names
  * derived and cross-references checked. Everything downstream (planner, executor,
@@ -73,6 +74,10 @@ export type VmFields = {
   readonly links: readonly string[]
   readonly disks: readonly string[]
   readonly cloud_init: string | null
+  /** Host ports forwarded to it, as `8080->10.0.0.5:80/tcp`, read from the lab's firewall. */
+  readonly ports: readonly string[]
+  /** Shared folders, as `/host/dir -> /guest/dir` (and `(read-only)`). */
+  readonly mounts: readonly string[]
   /** running, paused or stopped; observed also `unresponsive`. */
   readonly state: string
   readonly ready: string | null
@@ -213,6 +218,10 @@ export interface Vm {
   readonly sshUser: string
   /** Labels to pick VMs by (kvmctl exec --label); nothing on the host. */
   readonly labels: Readonly<Record<string, string>>
+  /** Host ports forwarded to the guest (ports:), in the lab's firewall. */
+  readonly ports: readonly PortForward[]
+  /** Host directories shared with the guest through virtio-9p (mounts:), mounted by cloud-init. */
+  readonly mounts: readonly Mount[]
   /** The host user QEMU runs as once set up (-runas), or null: the user running kvmctl. */
   readonly runAs: string | null
   readonly state: VmState
@@ -220,6 +229,23 @@ export interface Vm {
   readonly shutdownTimeoutSeconds: number
   /** Where its pid file, QMP and console sockets live. */
   readonly runDir: string
+}
+
+/** A forward of a host port to the VM's address on its first NIC of a network with a cidr. */
+export interface PortForward extends PortSpec {
+  readonly guestIp: string
+  /** The bridge that address is behind. */
+  readonly bridge: string
+}
+
+export interface Mount {
+  /** The host directory (absolute). */
+  readonly source: string
+  /** Where the guest mounts it. */
+  readonly target: string
+  readonly readOnly: boolean
+  /** Its 9p mount tag: mount0, mount1... in order. */
+  readonly tag: string
 }
 
 /**
@@ -233,6 +259,8 @@ export interface CloudInit {
   readonly metaData: Readonly<Record<string, unknown>>
   /** The user's network config, or one derived from the VM's NICs. */
   readonly networkConfig: Readonly<Record<string, unknown>>
+  /** kvmctl's own cloud-config (the mounts), as the seed's vendor-data; the user data overrides it. */
+  readonly vendorData: string | null
   /** Top-level user data keys to print as `(sensitive)` besides the secrets kvmctl knows; true: all. */
   readonly sensitive: boolean | readonly string[]
 }

@@ -1,6 +1,7 @@
 import { cloudInitText } from '../cloud-init/documents.js'
 import { formatMiB, formatSize } from '../lib/units.js'
 import { parseAddress } from '../model/address.js'
+import { forwardText } from '../model/ports.js'
 import {
   type FieldsOf,
   L2_PASS_MASK,
@@ -62,6 +63,8 @@ export const FIELD_EFFECTS: { readonly [T in ResourceType]: Readonly<Record<keyo
     links: 'in-place',
     disks: 'restart',
     cloud_init: 'restart',
+    ports: 'in-place',
+    mounts: 'restart',
     state: 'in-place',
     ready: 'in-place',
   },
@@ -121,6 +124,8 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
         links: resource.nics.filter((nic) => nic.link === 'down').map((nic) => `${nic.name} down`),
         disks: resource.disks.map((address) => parseAddress(address)!.name),
         cloud_init: resource.cloudInit ? cloudInitText(resource.cloudInit) : null,
+        ports: resource.ports.map((p) => forwardText(p, p.guestIp)).sort(),
+        mounts: resource.mounts.map((m) => `${m.source} -> ${m.target}${m.readOnly ? ' (read-only)' : ''}`),
         state: resource.state,
         ready: resource.ready
           ? [

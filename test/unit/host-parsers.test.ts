@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
-import { describe, it } from 'node:test'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { after, describe, it } from 'node:test'
 import { topologyFromText } from '../../src/config/index.js'
 import { sumsEntry } from '../../src/host/checksums.js'
 import { macOfDuid } from '../../src/host/dhcp-ops.js'
+import { forwardsInComments, renderTable } from '../../src/host/firewall-ops.js'
 import { labNameTakenBy, linkConflicts, ownedLinks, parseLinks } from '../../src/host/links.js'
+import { parseProcNet } from '../../src/host/port-ops.js'
 import { processState } from '../../src/host/process.js'
 import { readDiskFile } from '../../src/host/qcow2.js'
 import { chooseAccel, qemuArgv } from '../../src/host/qemu-argv.js'
+import { desiredFields } from '../../src/plan/fields.js'
 import { ROOT } from '../helpers/cli.js'
 
 const recorded = (name: string) => `${ROOT}test/fixtures/recorded/${name}`
@@ -177,5 +181,102 @@ describe('SUMS files', () => {
     assert.equal(sumsEntry(text, 'debian-12-genericcloud-amd64.qcow2'), 'a'.repeat(64))
     assert.equal(sumsEntry(text, 'debian-12-nocloud-amd64.raw'), 'b'.repeat(128))
     assert.equal(sumsEntry(text, 'debian-12-genericcloud-amd64.qcow'), null)
+  })
+})
+
+describe('/proc/net listening sockets', () => {
+  it('reads TCP listeners (state 0A) and bound UDP sockets (07), IPv4 little-endian, any address as null', () => {
+    const tcp = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0A00000A:D431 0A000001:0016 01 00000000:00000000 00:00000000 00000000     0        0 3 1`
+    assert.deepEqual(parseProcNet(tcp, 'tcp'), [
+      { protocol: 'tcp', address: '127.0.0.1', port: 8080 },
+      { protocol: 'tcp', address: null, port: 22 },
+    ])
+    const udp6 = `  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000000000000:0035 00000000000000000000000000000000:0000 07 0`
+    assert.deepEqual(parseProcNet(udp6, 'udp'), [{ protocol: 'udp', address: null, port: 53 }])
+  })
+})
+
+describe('port forwards in the firewall', () => {
+  const topology = topologyFromText(
+    '/lab/kvmctl.yaml',
+    `name: demo
+images: { tiny: { kernel: ./k } }
+networks: { lan: { cidr: 10.0.0.0/24 } }
+vms:
+  web:
+    image: tiny
+    nics: [{ network: lan, ip: 10.0.0.5 }]
+    ports: ["8080:80", "127.0.0.1:2222:22/tcp", "5353:53/udp"]
+`,
+    '/var/lib/kvmctl',
+  )
+  const table = renderTable('demo', topology.networks, topology.vms)
+
+  it('DNATs from other machines and from the host; a loopback address only from the host', () => {
+    const [, prerouting] = /chain prerouting \{([^}]*)\}/.exec(table)!
+    const [, output] = /chain output \{([^}]*)\}/.exec(table)!
+    assert.match(prerouting!, /fib daddr type local tcp dport 8080 dnat ip to 10\.0\.0\.5:80 /)
+    assert.match(prerouting!, /fib daddr type local udp dport 5353 dnat ip to 10\.0\.0\.5:53 /)
+    assert.doesNotMatch(prerouting!, /2222/)
+    assert.match(output!, /ip daddr 127\.0\.0\.1 tcp dport 2222 dnat ip to 10\.0\.0\.5:22 /)
+    // The guard: guests never reach the host's loopback through the bridge.
+    assert.match(table, /iifname "[^"]+" ip daddr 127\.0\.0\.0\/8 drop/)
+  })
+
+  it('marks each forward so that observe reads back what the plan compares', () => {
+    const comments = [...table.matchAll(/comment "([^"]+)"/g)].map((m) => m[1]!)
+    assert.deepEqual(forwardsInComments(comments).get('web'), [
+      '127.0.0.1:2222->10.0.0.5:22/tcp',
+      '5353->10.0.0.5:53/udp',
+      '8080->10.0.0.5:80/tcp',
+    ])
+    assert.deepEqual(desiredFields(topology.vms[0]!).ports, forwardsInComments(comments).get('web'))
+  })
+})
+
+describe('shared folders', () => {
+  // The folders must exist: validation checks that the person who ran kvmctl may read them.
+  const lab = mkdtempSync(`${tmpdir()}/kvmctl-unit-`)
+  for (const d of ['src', 'data']) mkdirSync(`${lab}/${d}`)
+  after(() => rmSync(lab, { recursive: true, force: true }))
+  const topology = topologyFromText(
+    `${lab}/kvmctl.yaml`,
+    `name: demo
+images: { tiny: { kernel: ./k } }
+vms:
+  web:
+    image: tiny
+    cloud_init: {}
+    mounts: [{ source: ./src, target: /src }, { source: ${lab}/data, target: /data, readonly: true }]
+`,
+    '/var/lib/kvmctl',
+  )
+  const vm = topology.vms[0]!
+
+  it('are 9p devices on QEMU’s command line, read-only on the host where asked', () => {
+    const argv = qemuArgv('demo', vm, [], { kvm: false, accelOverride: null })
+    const fsdevs = argv.flatMap((a, i) => (argv[i - 1] === '-fsdev' ? [a] : []))
+    assert.deepEqual(fsdevs, [
+      `local,id=fs0,path=${lab}/src,security_model=none`,
+      `local,id=fs1,path=${lab}/data,security_model=none,readonly=on`,
+    ])
+    assert.ok(argv.includes('virtio-9p-pci,fsdev=fs1,mount_tag=mount1'))
+  })
+
+  it('are mounted by cloud-init from the vendor-data, and part of the instance-id', () => {
+    assert.equal(
+      vm.cloudInit!.vendorData,
+      '#cloud-config\nmounts:\n  - - mount0\n    - /src\n    - 9p\n    - trans=virtio,version=9p2000.L,msize=262144,rw,nofail\n    - "0"\n    - "0"\n  - - mount1\n    - /data\n    - 9p\n    - trans=virtio,version=9p2000.L,msize=262144,ro,nofail\n    - "0"\n    - "0"\n',
+    )
+    const without = topologyFromText(
+      `${lab}/kvmctl.yaml`,
+      'name: demo\nimages: { tiny: { kernel: ./k } }\nvms: { web: { image: tiny, cloud_init: {} } }\n',
+      '/var/lib/kvmctl',
+    ).vms[0]!
+    assert.notEqual(without.cloudInit!.metaData['instance-id'], vm.cloudInit!.metaData['instance-id'])
   })
 })
