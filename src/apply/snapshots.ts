@@ -233,14 +233,13 @@ async function dropFromVm(topology: Topology, vm: Pick<Vm, 'name'>, saved: Saved
 }
 
 /** The restore of a snapshot as it would be now: shown to the user before anything changes. */
-export async function restorePlan(
+function restorePlan(
   topology: Topology,
-  name: string,
+  record: SnapshotRecord,
   targets: readonly string[],
   caps: HostCapabilities,
-): Promise<RestorePlan> {
-  const record = findRecord(topology, name)
-  const tag = snapshotTag(name)
+): RestorePlan {
+  const tag = snapshotTag(record.name)
   return planRestore({
     record,
     topology,
@@ -265,7 +264,8 @@ export async function restoreSnapshot(
 ): Promise<{ plan: RestorePlan; seconds: number }> {
   return withLock(topology, options, async () => {
     const caps = await probeCapabilities()
-    const plan = await restorePlan(topology, options.name, options.targets, caps)
+    const record = findRecord(topology, options.name)
+    const plan = restorePlan(topology, record, options.targets, caps)
     if (plan.steps.length === 0)
       throw new KvmctlError(`nothing of snapshot "${options.name}" can be restored`, 'see why above')
     missingTaps(topology, plan.steps)
@@ -278,7 +278,6 @@ export async function restoreSnapshot(
         step.memory && !step.restart ? pauseVm(vmOf(step).runDir) : stopVm(vmOf(step).runDir, 'kill'),
       ),
     )
-    const record = findRecord(topology, options.name)
     await Promise.all(
       plan.steps.map(async (step) => {
         const vm = vmOf(step)

@@ -132,8 +132,11 @@ export async function syncFirewall(
   const ports = vms.flatMap((vm) => vm.ports)
   // A forward from the host's loopback is routed out of the lab's own bridge only if that bridge
   // accepts loopback sources (the guard chain above keeps guests from the host's loopback).
+  // (A bridge made later, by a step running beside this one, syncs the table again once it exists.)
   for (const bridge of new Set(ports.filter((p) => p.listen?.startsWith('127.')).map((p) => p.bridge)))
-    await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1\n')
+    await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1\n').catch((error) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    })
   if (networks.some((n) => n.nat) || ports.length > 0) await enableForwarding('/proc/sys/net/ipv4/ip_forward')
   if (networks.some((n) => n.nat && n.cidr6)) await enableForwarding('/proc/sys/net/ipv6/conf/all/forwarding')
 }

@@ -153,6 +153,12 @@ function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly
   }
   if (actions.some((a) => a.changes.some((c) => c.field === 'nat' && c.after === true)))
     notes.push('NAT turns on IPv4 forwarding on this host (net.ipv4.ip_forward=1), and leaves it on.')
+  const forwards = (a: Action) =>
+    a.changes.some((c) => c.field === 'ports' && Array.isArray(c.after) && c.after.length > 0)
+  if (actions.some(forwards))
+    notes.push(
+      "Port forwards turn on IPv4 forwarding on this host (net.ipv4.ip_forward=1), and leave it on; one from a loopback address sets route_localnet on its network's bridge only.",
+    )
   const nat6 = (a: Action) =>
     a.desired?.type === 'network' &&
     a.desired.nat &&

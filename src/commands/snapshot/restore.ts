@@ -28,7 +28,8 @@ export default class SnapshotRestore extends BaseCommand<typeof SnapshotRestore>
       targets: this.flags.target ?? [],
       lockTimeout: this.flags['lock-timeout'],
       confirm: async (plan) => {
-        if (!this.flags.json) this.say(renderRestorePlan(plan, topology.lab, this.style))
+        // On stderr under --json: a person approving still sees what they approve.
+        this.say(renderRestorePlan(plan, topology.lab, this.style))
         if (!this.flags['auto-approve'])
           await confirmOnTerminal(`Restore lab "${topology.lab}" to snapshot "${plan.snapshot}"?`, 'restore')
       },
