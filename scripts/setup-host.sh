@@ -15,6 +15,7 @@ packages=(
   ovmf                         # UEFI firmware for firmware: uefi and secure_boot
   swtpm                        # the TPM emulator for tpm: true
   openssh-client               # lab keys, ready: ssh, kvmctl ssh
+  openssh-server               # sshd of the test cluster's hosts (labs that span hosts)
   debootstrap e2fsprogs        # the Debian cloud-init test guest,
   gdisk dosfstools mtools      #   and its GPT disk with an EFI system partition
   procps psmisc                # pgrep, fuser in tests

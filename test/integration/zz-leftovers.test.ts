@@ -5,7 +5,7 @@ import { describe, it } from 'node:test'
 
 // Runs last (files run one at a time, in name order): whatever a test file made must be gone.
 describe('after the whole suite', () => {
-  it('no test network namespace, QEMU, dnsmasq or swtpm of a test, nft table or mount remains', () => {
+  it('no test network namespace, QEMU, dnsmasq, swtpm or sshd of a test, nft table or mount remains', () => {
     const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
       .split('\n')
       .map((l) => l.split(' ')[0]!)
@@ -20,8 +20,12 @@ describe('after the whole suite', () => {
           return ''
         }
       })
-      // Test state directories are /tmp/kt-*; test labs' processes name them.
-      .filter((cmd) => /^(qemu-system|dnsmasq|swtpm)/.test(cmd) && cmd.includes('/tmp/kt-'))
+      // Test state directories are /tmp/kt-*, test clusters' /tmp/kc-*; their processes name them.
+      .filter(
+        (cmd) =>
+          (/^(qemu-system|dnsmasq|swtpm)/.test(cmd) && cmd.includes('/tmp/kt-')) ||
+          (/sshd/.test(cmd) && cmd.includes('/tmp/kc-')),
+      )
     assert.deepEqual(ours, [])
     const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })
     assert.doesNotMatch(tables, /kvmctl_/)
