@@ -8,7 +8,8 @@ import { run } from './exec.js'
  * inet so that its rules hold for IPv4 and IPv6 alike. For every managed network it drops
  * traffic routed into or out of its bridge (labs cannot reach each other or the host's other
  * networks through the host), except, on NAT networks, traffic from the network out of the host
- * (masqueraded, IPv6 too: NAT66) and the replies to it.
+ * (masqueraded, IPv6 too: NAT66) and the replies to it, and the connections of the VMs' port
+ * forwards (DNAT from other machines and from the host itself).
  */
 export const tableName = (lab: string) => `kvmctl_${lab.replaceAll('-', '_')}`
 
@@ -66,8 +67,9 @@ export function renderTable(lab: string, networks: readonly Network[], vms: read
       localDnat.push(`    ${port.listen ? `ip daddr ${port.listen}` : 'fib daddr type local'} ${to}`)
     }
   }
-  // Forwarded connections pass the isolation (both ways), and reach the guest from the host's own
-  // address on its network: the guest answers whatever its routes, and loopback never leaves.
+  // Forwarded connections pass the isolation (both ways) and are masqueraded: they reach the guest
+  // from the host's address on its network, so it answers whatever its routes, and a loopback
+  // source never reaches it.
   for (const bridge of new Set(vms.flatMap((vm) => vm.ports.map((p) => p.bridge)))) {
     const comment = q(`${bridge}:ports`)
     forward.push(
