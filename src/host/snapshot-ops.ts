@@ -14,7 +14,8 @@ import { listDir, readRecord, writeJson } from './state.js'
  * (tag `kvmctl-<name>`), the VM's memory and device state in its boot disk's: QEMU's own
  * snapshot-save and snapshot-load jobs, which write and read while the VM is paused, with no file
  * of kvmctl's to keep consistent and nothing to copy; the disks' blocks are shared, copy on write.
- * (Migration to a file was the other way: it needs the disks copied beside it, and is slower.)
+ * (Migration to a file was the other way: it writes all the memory out and needs the disks
+ * snapshotted beside it, kvmctl keeping the two consistent.)
  */
 
 /** A running QEMU of a VM and its command line, or null. */
