@@ -127,8 +127,9 @@ export function qemuArgv(
     argv.push('-device', `virtio-blk-pci,drive=${drive.node},id=${drive.node}${boot}`)
   })
   vm.mounts.forEach((mount, index) => {
-    // security_model=none: the guest sees the files' owners and modes as they are, and what it
-    // makes belongs to QEMU's user; readonly=on makes the host refuse every write.
+    // security_model=none: the guest sees the files' owners and modes as they are; what it makes
+    // gets the guest's owner where QEMU may set it (QEMU as root), else QEMU's user, without an
+    // error. readonly=on makes the host refuse every write.
     const readOnly = mount.readOnly ? ',readonly=on' : ''
     argv.push('-fsdev', `local,id=fs${index},path=${optValue(mount.source)},security_model=none${readOnly}`)
     argv.push('-device', `virtio-9p-pci,fsdev=fs${index},mount_tag=${mount.tag}`)
