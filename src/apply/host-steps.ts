@@ -108,22 +108,10 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
     delete: (a, ctx) => deleteDisk(ctx.topology.labDir, a.name, String(a.current!.handle.format)),
   },
   vm: {
-    create: async (a, ctx) => {
-      await startOrRecord(a.desired as Vm, ctx)
-      await syncPorts(a, ctx)
-    },
-    restart: async (a, ctx) => {
-      await restartVm(a, ctx)
-      await syncPorts(a, ctx)
-    },
-    replace: async (a, ctx) => {
-      await restartVm(a, ctx)
-      await syncPorts(a, ctx)
-    },
-    update: async (a, ctx) => {
-      await updateVm(a, ctx)
-      await syncPorts(a, ctx)
-    },
+    create: withPorts((a, ctx) => startOrRecord(a.desired as Vm, ctx)),
+    restart: withPorts(restartVm),
+    replace: withPorts(restartVm),
+    update: withPorts(updateVm),
     delete: async (a, ctx) => {
       await syncPorts(a, ctx)
       const runDir = String(a.current!.handle.runDir)
@@ -288,6 +276,14 @@ function firewallNetworks(ctx: HostContext): readonly Network[] {
 /** The VMs whose ports the lab's firewall forwards. */
 function firewallVms(ctx: HostContext): readonly Vm[] {
   return ctx.plan.destroy ? [] : ctx.topology.vms
+}
+
+/** A VM step, then its forwards: they point at the guest once it is there. */
+function withPorts(step: Step): Step {
+  return async (action, ctx) => {
+    await step(action, ctx)
+    await syncPorts(action, ctx)
+  }
 }
 
 /** A VM's forwards change with its step: the table is written again when they differ. */

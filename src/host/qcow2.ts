@@ -51,25 +51,19 @@ export function readDiskFileOrNull(path: string): DiskFileInfo | null {
   }
 }
 
-export interface Qcow2Snapshot {
-  readonly name: string
-  /** Bytes of the VM state (memory and devices) it holds: 0 for a disk-only snapshot. */
-  readonly vmStateBytes: number
-}
-
 /**
- * The internal snapshots of a qcow2 file, from its snapshot table (qcow2 spec, "Snapshots"):
- * what `qemu-img snapshot -l` prints, without a process, and readable while QEMU has the file
- * open. A raw file has none.
+ * The names (tags) of a qcow2 file's internal snapshots, from its snapshot table (qcow2 spec,
+ * "Snapshots"): what `qemu-img snapshot -l` lists, without a process, and readable while QEMU
+ * has the file open. A raw file has none.
  */
-export function readSnapshotTable(path: string): Qcow2Snapshot[] {
+export function readSnapshotNames(path: string): string[] {
   const fd = openSync(path, 'r')
   try {
     const header = Buffer.alloc(72)
     if (readSync(fd, header, 0, 72, 0) < 72 || header.readUInt32BE(0) !== QCOW2_MAGIC) return []
     const count = header.readUInt32BE(60)
     let offset = Number(header.readBigUInt64BE(64))
-    const snapshots: Qcow2Snapshot[] = []
+    const names: string[] = []
     for (let i = 0; i < Math.min(count, 65536); i++) {
       const entry = Buffer.alloc(40)
       readSync(fd, entry, 0, 40, offset)
@@ -78,16 +72,11 @@ export function readSnapshotTable(path: string): Qcow2Snapshot[] {
       const extraSize = entry.readUInt32BE(36)
       const rest = Buffer.alloc(extraSize + idSize + nameSize)
       readSync(fd, rest, 0, rest.length, offset + 40)
-      // Version 3 keeps a VM state over 4 GiB in the extra data's first field.
-      const vmStateBytes = extraSize >= 8 ? Number(rest.readBigUInt64BE(0)) : entry.readUInt32BE(32)
-      snapshots.push({
-        name: rest.subarray(extraSize + idSize).toString('utf8'),
-        vmStateBytes: vmStateBytes || entry.readUInt32BE(32),
-      })
+      names.push(rest.subarray(extraSize + idSize).toString('utf8'))
       // Each entry is padded to a multiple of 8 bytes.
       offset += Math.ceil((40 + rest.length) / 8) * 8
     }
-    return snapshots
+    return names
   } finally {
     closeSync(fd)
   }

@@ -5,7 +5,7 @@ import { snapshotFiles, vmFiles } from '../model/layout.js'
 import { type SnapshotRecord, snapshotRecordProblem } from '../model/saved-state.js'
 import { run } from './exec.js'
 import { isOurProcess, readPidFile } from './process.js'
-import { readSnapshotTable } from './qcow2.js'
+import { readSnapshotNames } from './qcow2.js'
 import { qmpCommand } from './qmp.js'
 import { listDir, readRecord, writeJson } from './state.js'
 
@@ -114,18 +114,9 @@ export const deleteFromClosedDisk = (path: string, tag: string) =>
 /** Whether a disk file holds a snapshot of this tag (read from its snapshot table, no process). */
 export function diskHasTag(path: string, tag: string): boolean {
   try {
-    return readSnapshotTable(path).some((s) => s.name === tag)
+    return readSnapshotNames(path).includes(tag)
   } catch {
     return false
-  }
-}
-
-/** The VM state bytes a snapshot holds in a disk, 0 when none or no such snapshot. */
-export function vmStateBytes(path: string, tag: string): number {
-  try {
-    return readSnapshotTable(path).find((s) => s.name === tag)?.vmStateBytes ?? 0
-  } catch {
-    return 0
   }
 }
 

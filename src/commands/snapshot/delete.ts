@@ -21,6 +21,9 @@ export default class SnapshotDelete extends BaseCommand<typeof SnapshotDelete> {
       lockTimeout: this.flags['lock-timeout'],
     })
     if (this.flags.json) this.printJson({ deleted: record.name, targets: this.flags.target ?? [] })
-    else this.say(this.style.green(`Deleted snapshot "${record.name}".`))
+    else {
+      const part = this.flags.target?.length ? `${this.flags.target.join(', ')}'s part of ` : ''
+      this.say(this.style.green(`Deleted ${part}snapshot "${record.name}".`))
+    }
   }
 }
