@@ -55,11 +55,14 @@ export async function waitForExit(pid: number, marker: string, timeoutMs: number
  * Gone, a zombie, or another program on a reused pid. A process in the middle of exiting has
  * already let go of its memory (its command line reads empty) but maybe not yet of its files,
  * and with them the locks QEMU holds on its disk images: it has not ended, or a QEMU started
- * next on the same disks would fail to lock them (seen under load).
+ * next on the same disks would fail to lock them (seen under load). Likewise a multithreaded
+ * process's leader turns zombie while its other threads are still exiting, and they share its
+ * file table: ended only when the leader is the last thread left (a `qemu-img snapshot -a` right
+ * after a SIGKILL found QEMU's lock still held, once, in CI).
  */
-function hasEnded(pid: number, marker: string): boolean {
+export function hasEnded(pid: number, marker: string): boolean {
   try {
-    if (processState(readFileSync(`/proc/${pid}/stat`, 'utf8')) === 'Z') return true
+    if (processState(readFileSync(`/proc/${pid}/stat`, 'utf8')) === 'Z') return otherThreads(pid) === 0
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
     return cmdline !== '' && !cmdline.split('\0').includes(marker)
   } catch {
@@ -94,4 +97,13 @@ function resourceOfPidFile(labDir: string, pidFile: string): string | null {
   const rest = pidFile.slice(labDir.length + 1).split('/')
   const dir = rest.length === 2 && rest[1] === 'qemu.pid' ? resourceOfDir(rest[0]!) : null
   return dir?.kind === 'vm' ? dir.name : null
+}
+
+/** Threads of `pid` other than its leader (0 when the process is gone). */
+function otherThreads(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/task`).filter((t) => t !== String(pid)).length
+  } catch {
+    return 0
+  }
 }

@@ -4,7 +4,7 @@ import { HostCommandError } from '../lib/errors.js'
 import { nvramOf, vmFiles } from '../model/layout.js'
 import type { Vm } from '../model/types.js'
 import { type Detached, spawnDetached } from './exec.js'
-import { isOurProcess, readPidFile, waitForExit } from './process.js'
+import { hasEnded, isOurProcess, readPidFile, waitForExit } from './process.js'
 import { type Drive, type HostCapabilities, ovmfOf, qemuArgv } from './qemu-argv.js'
 import { qmpCommand } from './qmp.js'
 import { type VmRecord, writeJson } from './state.js'
@@ -83,9 +83,9 @@ export async function stopVm(
   const files = vmFiles(runDir)
   // The pid observe found (a QEMU whose pid file is gone), else the pid file's.
   const pid = knownPid ?? readPidFile(files.pid)
-  if (pid !== null && isOurProcess(pid, files.pid)) {
+  if (pid !== null && !hasEnded(pid, files.pid)) {
     if (gracefulSeconds !== 'kill') await stopGracefully(files, pid, gracefulSeconds)
-    if (isOurProcess(pid, files.pid)) {
+    if (!hasEnded(pid, files.pid)) {
       process.kill(pid, 'SIGKILL')
       if (!(await waitForExit(pid, files.pid, 5000))) {
         throw new HostCommandError(['kill', '-KILL', String(pid)], undefined, 'the QEMU process did not end')
