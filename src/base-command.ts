@@ -3,7 +3,7 @@ import * as Errors from '@oclif/core/errors'
 import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import type { ChalkInstance } from 'chalk'
-import { loadTopology } from './config/index.js'
+import { type LoadedTopology, loadTopology } from './config/index.js'
 import { KvmctlError } from './lib/errors.js'
 import { didYouMean } from './lib/suggest.js'
 import type { Tap, Topology, Vm } from './model/types.js'
@@ -54,7 +54,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected async topology(): Promise<Topology> {
-    return (await loadTopology(this.flags.file, this.flags['state-dir'])).topology
+    return (await this.loaded()).topology
+  }
+
+  /** The topology, and how to have it with another host's state directory (a lab with hosts:). */
+  protected loaded(): Promise<LoadedTopology> {
+    return loadTopology(this.flags.file, this.flags['state-dir'])
   }
 
   /** A VM of the topology by name, or an error that suggests the nearest name. */

@@ -26,6 +26,7 @@ import {
   startVm,
   stopVm,
 } from '../host/vm-ops.js'
+import { createVxlan, syncFdb } from '../host/vxlan-ops.js'
 import { unwireTap, wireTaps } from '../host/wire-ops.js'
 import { KvmctlError } from '../lib/errors.js'
 import { vmFiles } from '../model/layout.js'
@@ -51,6 +52,7 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
     create: async (a, ctx) => {
       const network = a.desired as Network
       await createBridge(ctx.topology, network)
+      if (network.vxlan) await createVxlan(ctx.topology, network)
       if (network.dhcp) await startDhcp(ctx.topology.lab, ctx.topology.labDir, network)
       await syncFirewall(ctx.topology.lab, firewallNetworks(ctx), firewallVms(ctx))
     },
@@ -60,17 +62,23 @@ const STEPS: Readonly<Record<ResourceType, Partial<Record<ActionKind, Step>>>> =
       if (changed.has('mtu')) await setBridgeMtu(network)
       if (changed.has('l2_protocols')) await setBridgeL2Protocols(network)
       if (changed.has('cidr') || changed.has('cidr6')) await setBridgeAddress(network)
-      if (['nat', 'isolated', 'cidr', 'cidr6'].some((f) => changed.has(f))) {
+      if (changed.has('vxlan')) {
+        if (network.vxlan) await createVxlan(ctx.topology, network)
+        else await deleteLink(String(a.current!.handle.vxlan))
+      } else if (changed.has('vxlan_fdb'))
+        await syncFdb(network, (a.current as Observed<'network'>).fields.vxlan_fdb ?? [])
+      if (['nat', 'isolated', 'cidr', 'cidr6', 'vxlan'].some((f) => changed.has(f))) {
         await syncFirewall(ctx.topology.lab, firewallNetworks(ctx), firewallVms(ctx))
       }
-      // dnsmasq's configuration follows the cidr, the reservations and NAT (router, DNS).
-      if (['dhcp', 'dhcp_hosts', 'dns', 'cidr', 'cidr6', 'nat'].some((f) => changed.has(f))) {
+      // dnsmasq's configuration follows the cidr, the reservations, NAT (router, DNS) and the MTU.
+      if (['dhcp', 'dhcp_hosts', 'dns', 'cidr', 'cidr6', 'nat', 'mtu'].some((f) => changed.has(f))) {
         if (network.dhcp) await startDhcp(ctx.topology.lab, ctx.topology.labDir, network)
         else await removeDhcp(ctx.topology.labDir, network.name)
       }
     },
     delete: async (a, ctx) => {
       await removeDhcp(ctx.topology.labDir, a.name)
+      if (a.current!.handle.vxlan) await deleteLink(String(a.current!.handle.vxlan))
       // Independent: the table is rewritten without the network while its bridge goes.
       await Promise.all([
         syncFirewall(ctx.topology.lab, firewallNetworks(ctx), firewallVms(ctx)),

@@ -1,26 +1,25 @@
 import { existsSync } from 'node:fs'
-import { readFile, rm, rmdir } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import type { ChalkInstance } from 'chalk'
+import { applyAcrossHosts } from '../cluster/apply-across.js'
 import { settleImages } from '../config/resolve.js'
 import { probeCapabilities } from '../host/accel.js'
-import { recordLab } from '../host/labs.js'
+import { recordLab, removeLabDir } from '../host/labs.js'
 import { lockLab } from '../host/lock.js'
 import { observe } from '../host/observe.js'
 import { labQemus } from '../host/process.js'
-import { explainFsError, listDir, sweepTemporaries } from '../host/state.js'
+import { explainFsError, sweepTemporaries } from '../host/state.js'
 import { canonicalJson } from '../lib/canonical-json.js'
 import { KvmctlError } from '../lib/errors.js'
-import { isOwnFileName, labFiles, resourceOfDir, snapshotFiles, sshFiles } from '../model/layout.js'
-import type { HostSnapshot } from '../model/snapshot.js'
 import type { Topology } from '../model/types.js'
 import { diff } from '../plan/diff.js'
-import { fingerprint, topologyHash } from '../plan/fingerprint.js'
+import { topologyHash } from '../plan/fingerprint.js'
 import { redactPlan } from '../plan/redact.js'
 import type { Plan } from '../plan/types.js'
 import { renderPlan } from '../render/plan-text.js'
 import { confirmOnTerminal } from './confirm.js'
 import { downloadImages } from './downloads.js'
-import { type ApplyResult, execute } from './executor.js'
+import { type ApplyResult, execute, type StepRunner } from './executor.js'
 import { hostStepRunner } from './host-steps.js'
 import { lineProgress, listrProgress } from './progress.js'
 import { consoleOffsets, waitReady } from './ready.js'
@@ -42,6 +41,10 @@ export interface ApplyOptions {
   readonly style: ChalkInstance
   /** Text for people: stdout, or stderr under --json. */
   readonly say: (text: string) => void
+  /** A lab with hosts: the topology with another host's state directory (LoadedTopology.at). */
+  readonly topologyAt?: (stateDir: string) => Topology
+  /** An ssh_config to reach the hosts with instead of the user's (--ssh-config). */
+  readonly sshConfig?: string | null
 }
 
 export interface ApplyOutcome {
@@ -54,6 +57,7 @@ export interface ApplyOutcome {
  * confirm, carry out with progress, and wait for readiness. Throws when anything failed.
  */
 export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
+  if (options.topology.hosts.length > 0) return applyAcrossHosts(options)
   const { style, say } = options
   // Sockets, logs, disks and records: readable by their owner only.
   process.umask(0o077)
@@ -64,7 +68,7 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     // Images with checksums have their digests from their SUMS files, observed with the host.
     const topology = settleImages(options.topology, snapshot.digests)
     const plan = options.planFile
-      ? await savedPlan(options.planFile, topology, snapshot)
+      ? await savedPlan(options.planFile, topology, (targets) => diff(topology, snapshot, { targets }))
       : diff(topology, snapshot, { targets: options.targets, destroy: options.destroy })
     // What is printed and returned (for --json): the plan with its secrets hidden.
     const shown = options.showSensitive ? plan : redactPlan(plan, topology)
@@ -93,29 +97,12 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     const offsets = await consoleOffsets(topology)
 
     const interrupt = new AbortController()
-    const onSigint = () => {
-      if (interrupt.signal.aborted) return
-      interrupt.abort()
-      process.stderr.write('\nInterrupted: finishing the steps in flight, starting no new ones...\n')
-    }
-    process.on('SIGINT', onSigint)
-    process.on('SIGTERM', onSigint)
-    let result: ApplyResult
-    try {
-      const tty = process.stderr.isTTY && !options.json && !process.env.CI
-      const progress = tty ? await listrProgress(plan.actions) : null
-      const hooks = progress?.hooks ?? lineProgress(style, (line) => process.stderr.write(`${line}\n`))
-      result = await execute(plan, hostStepRunner({ topology, plan, snapshot, caps }), {
-        parallelism: options.parallelism,
-        signal: interrupt.signal,
-        hooks,
-      })
-      await progress?.finished
-    } finally {
-      process.off('SIGINT', onSigint)
-      process.off('SIGTERM', onSigint)
-    }
-
+    const result = await carryOut(
+      plan,
+      hostStepRunner({ topology, plan, snapshot, caps }),
+      options,
+      interrupt,
+    )
     if (!result.ok) throw applyError(result)
     if (plan.destroy && !options.targets?.length) {
       const left = labQemus(topology.labDir)
@@ -148,6 +135,40 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
   }
 }
 
+/**
+ * Runs a plan's steps with progress (listr2 on a terminal, lines elsewhere); Ctrl-C or SIGTERM
+ * finishes the steps in flight and starts no new one.
+ */
+export async function carryOut(
+  plan: Plan,
+  runStep: StepRunner,
+  options: Pick<ApplyOptions, 'json' | 'parallelism' | 'style'>,
+  interrupt: AbortController,
+): Promise<ApplyResult> {
+  const onSigint = () => {
+    if (interrupt.signal.aborted) return
+    interrupt.abort()
+    process.stderr.write('\nInterrupted: finishing the steps in flight, starting no new ones...\n')
+  }
+  process.on('SIGINT', onSigint)
+  process.on('SIGTERM', onSigint)
+  try {
+    const tty = process.stderr.isTTY && !options.json && !process.env.CI
+    const progress = tty ? await listrProgress(plan.actions) : null
+    const hooks = progress?.hooks ?? lineProgress(options.style, (line) => process.stderr.write(`${line}\n`))
+    const result = await execute(plan, runStep, {
+      parallelism: options.parallelism,
+      signal: interrupt.signal,
+      hooks,
+    })
+    await progress?.finished
+    return result
+  } finally {
+    process.off('SIGINT', onSigint)
+    process.off('SIGTERM', onSigint)
+  }
+}
+
 /** The lab's record (lab.json) at an apply; with a ttl, says until when the lab may live. */
 async function renewRecord(topology: Topology, options: ApplyOptions, say: (text: string) => void) {
   const ttl = options.ttlSeconds !== undefined ? options.ttlSeconds : topology.ttlSeconds
@@ -157,7 +178,7 @@ async function renewRecord(topology: Topology, options: ApplyOptions, say: (text
   if (expires) say(`Lab "${topology.lab}" expires at ${expires}: \`kvmctl gc --expired\` destroys it after.`)
 }
 
-async function confirm(options: ApplyOptions, plan: Plan): Promise<void> {
+export async function confirm(options: Pick<ApplyOptions, 'autoApprove'>, plan: Plan): Promise<void> {
   if (options.autoApprove) return
   await confirmOnTerminal(
     `${plan.destroy ? 'Destroy' : 'Apply'} these changes to lab "${plan.lab}"?`,
@@ -167,10 +188,16 @@ async function confirm(options: ApplyOptions, plan: Plan): Promise<void> {
 
 /**
  * A plan saved by `plan --out`, checked against now: nothing in the file is trusted to name a
- * path or a process. The plan is made again from the topology and the host as they are, and
- * carried out only when its actions are exactly the saved ones, the actions a person reviewed.
+ * path or a process. The plan is made again (`fresh`, from the topology and the host as they are,
+ * with the saved plan's targets), and carried out only when its actions are exactly the saved
+ * ones, the actions a person reviewed.
  */
-async function savedPlan(file: string, topology: Topology, snapshot: HostSnapshot): Promise<Plan> {
+export async function savedPlan(
+  file: string,
+  topology: Topology,
+  fresh: (targets: readonly string[]) => Plan | Promise<Plan>,
+): Promise<Plan> {
+  const version = topology.hosts.length > 0 ? 2 : 1
   let plan: Plan
   try {
     plan = JSON.parse(await readFile(file, 'utf8')) as Plan
@@ -180,9 +207,9 @@ async function savedPlan(file: string, topology: Topology, snapshot: HostSnapsho
       'make one with `kvmctl plan --out FILE`',
     )
   }
-  if (plan?.format_version !== 1 || !Array.isArray(plan.actions) || typeof plan.observed !== 'string') {
+  if (plan?.format_version !== version || !Array.isArray(plan.actions) || typeof plan.observed !== 'string') {
     throw new KvmctlError(
-      `${file} is not a kvmctl plan (format_version 1)`,
+      `${file} is not a kvmctl plan (format_version ${version}${version === 2 ? ', a lab with hosts:' : ''})`,
       'make one with `kvmctl plan --out FILE`',
     )
   }
@@ -198,22 +225,25 @@ async function savedPlan(file: string, topology: Topology, snapshot: HostSnapsho
       'run `kvmctl plan --out FILE` again and review it',
     )
   }
-  if (plan.observed !== fingerprint(snapshot)) {
-    throw new KvmctlError(
-      `the host changed since ${file} was made, so it no longer shows what apply would do; nothing was changed`,
-      'run `kvmctl plan --out FILE` again and review it',
-    )
-  }
   const targets = Array.isArray(plan.targets) ? plan.targets.filter((t) => typeof t === 'string') : []
-  const fresh = diff(topology, snapshot, { targets })
-  // A saved plan hides secrets unless it was made with --show-sensitive.
-  if (reviewed(redactPlan(fresh, topology)) !== reviewed(plan) && reviewed(fresh) !== reviewed(plan)) {
+  const made = await fresh(targets)
+  if (plan.observed !== made.observed) {
+    const changed = (made.hosts ?? [])
+      .filter((h) => plan.hosts?.find((s) => s.name === h.name)?.observed !== h.observed)
+      .map((h) => h.name)
     throw new KvmctlError(
-      `${file} is not the plan kvmctl makes from this topology and this host (was it edited?); nothing was changed`,
+      `${changed.length > 0 ? `host ${changed.join(', ')}` : 'the host'} changed since ${file} was made, so it no longer shows what apply would do; nothing was changed`,
       'run `kvmctl plan --out FILE` again and review it',
     )
   }
-  return fresh
+  // A saved plan hides secrets unless it was made with --show-sensitive.
+  if (reviewed(redactPlan(made, topology)) !== reviewed(plan) && reviewed(made) !== reviewed(plan)) {
+    throw new KvmctlError(
+      `${file} is not the plan kvmctl makes from this topology and ${version === 2 ? 'these hosts' : 'this host'} (was it edited?); nothing was changed`,
+      'run `kvmctl plan --out FILE` again and review it',
+    )
+  }
+  return made
 }
 
 /** What a person reviews in a plan: each action, its changes, and their order. */
@@ -221,11 +251,18 @@ function reviewed(plan: Plan): string {
   return canonicalJson({
     lab: plan.lab,
     destroy: plan.destroy,
-    actions: (plan.actions ?? []).map((a) => [a.address, a.action, a.changes, a.destroys_data, a.depends_on]),
+    actions: (plan.actions ?? []).map((a) => [
+      a.address,
+      a.host,
+      a.action,
+      a.changes,
+      a.destroys_data,
+      a.depends_on,
+    ]),
   })
 }
 
-function applyError(result: ApplyResult): KvmctlError {
+export function applyError(result: ApplyResult): KvmctlError {
   const lines = result.failed.map((f) => `${f.address}: ${f.error.message}`)
   if (result.interrupted) lines.push(`interrupted: ${result.skipped.length} step(s) not started`)
   else if (result.skipped.length > 0)
@@ -234,28 +271,4 @@ function applyError(result: ApplyResult): KvmctlError {
     lines.join('\n'),
     'fix the cause and run `kvmctl apply` again: it picks up where this one stopped',
   )
-}
-
-/**
- * After destroy, sweep what an interrupted kvmctl may have left in the lab's directory: records,
- * half-written files, the run directory of a VM that never started. Only kvmctl's own file
- * names; never a disk image (those go only through a plan that announced it), never a directory
- * that is not empty.
- */
-async function removeLabDir(labDir: string): Promise<void> {
-  const subs = [
-    labFiles(labDir).disks,
-    sshFiles(labDir).dir,
-    // The snapshots' records: their data went with the disks.
-    snapshotFiles(labDir).dir,
-    ...listDir(labDir)
-      .filter((d) => resourceOfDir(d))
-      .map((d) => `${labDir}/${d}`),
-  ]
-  for (const sub of subs) {
-    for (const file of listDir(sub)) if (isOwnFileName(file)) await rm(`${sub}/${file}`, { force: true })
-    await rmdir(sub).catch(() => {})
-  }
-  for (const file of listDir(labDir)) if (isOwnFileName(file)) await rm(`${labDir}/${file}`, { force: true })
-  await rmdir(labDir).catch(() => {})
 }

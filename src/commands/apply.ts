@@ -4,7 +4,7 @@ import { type ApplyOutcome, runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
 import { KvmctlError } from '../lib/errors.js'
 import { DURATION_HINT, parseDuration } from '../lib/units.js'
-import { showSensitiveFlag, targetFlag } from './plan.js'
+import { showSensitiveFlag, sshConfigFlag, targetFlag } from './plan.js'
 
 /** The flags apply and destroy share. */
 export const applyFlags = {
@@ -17,6 +17,7 @@ export const applyFlags = {
   }),
   target: targetFlag,
   'show-sensitive': showSensitiveFlag,
+  'ssh-config': sshConfigFlag,
 }
 
 /** What the shared flags ask of runApply. */
@@ -26,8 +27,10 @@ export function applyFlagValues(flags: {
   'lock-timeout': number
   target?: string[]
   'show-sensitive': boolean
+  'ssh-config'?: string
 }) {
   return {
+    sshConfig: flags['ssh-config'] ?? null,
     autoApprove: flags['auto-approve'],
     parallelism: flags.parallelism,
     lockTimeout: flags['lock-timeout'],
@@ -65,9 +68,11 @@ export default class Apply extends BaseCommand<typeof Apply> {
         `--ttl ${JSON.stringify(ttl)} is not a duration`,
         `write it like 90s, 30m or 2h (${DURATION_HINT})`,
       )
+    const loaded = await this.loaded()
     const outcome = await runApply({
       ttlSeconds,
-      topology: await this.topology(),
+      topology: loaded.topology,
+      topologyAt: loaded.at,
       destroy: false,
       planFile: this.args.planfile,
       wait: this.flags.wait,

@@ -19,8 +19,10 @@ export default class Destroy extends BaseCommand<typeof Destroy> {
 
   async run(): Promise<void> {
     const { lab } = this.flags
+    const loaded = lab ? null : await this.loaded()
     const outcome = await runApply({
-      topology: lab ? labOnly(lab, this.flags['state-dir']) : await this.topology(),
+      topology: loaded?.topology ?? labOnly(lab!, this.flags['state-dir']),
+      topologyAt: loaded?.at,
       destroy: true,
       wait: false,
       ...applyFlagValues(this.flags),

@@ -1,3 +1,4 @@
+import Agent from './agent.js'
 import Apply from './apply.js'
 import Capture from './capture.js'
 import CheckCommand from './check.js'
@@ -29,6 +30,7 @@ import Validate from './validate.js'
 
 /** Every command, for oclif's explicit command discovery: one bundle instead of a directory scan. */
 export const COMMANDS = {
+  agent: Agent,
   apply: Apply,
   capture: Capture,
   check: CheckCommand,

@@ -1,11 +1,15 @@
 import * as Flags from '@oclif/core/flags'
+import type { ChalkInstance } from 'chalk'
 import { BaseCommand } from '../base-command.js'
+import { LabHosts } from '../cluster/across.js'
+import type { LoadedTopology } from '../config/index.js'
 import { settleImages } from '../config/resolve.js'
 import { observe } from '../host/observe.js'
 import { writeFileAtomic } from '../host/state.js'
 import { KvmctlError } from '../lib/errors.js'
 import { diff } from '../plan/diff.js'
 import { redactPlan } from '../plan/redact.js'
+import type { Plan as PlanType } from '../plan/types.js'
 import { renderPlan } from '../render/plan-text.js'
 
 export const showSensitiveFlag = Flags.boolean({
@@ -13,8 +17,14 @@ export const showSensitiveFlag = Flags.boolean({
 })
 
 export const targetFlag = Flags.string({
-  summary: 'Limit to this address (vm/web, network/lan, ...) and what it depends on. Repeatable.',
+  summary:
+    'Limit to this address (vm/web, network/lan, network/lan@b, ...) and what it depends on, or to a host (@b). Repeatable.',
   multiple: true,
+})
+
+export const sshConfigFlag = Flags.string({
+  summary: "A lab with hosts: reach them with this ssh_config instead of the user's (ssh -F).",
+  env: 'KVMCTL_SSH_CONFIG',
 })
 
 export default class Plan extends BaseCommand<typeof Plan> {
@@ -31,6 +41,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
     'detailed-exitcode': Flags.boolean({ summary: 'Exit 2 when there are changes, 0 when there are none.' }),
     target: targetFlag,
     'show-sensitive': showSensitiveFlag,
+    'ssh-config': sshConfigFlag,
     capacity: Flags.string({
       summary: 'What a lab too big for the host is: a warning, or an error (for CI).',
       options: ['warn', 'error'],
@@ -40,12 +51,13 @@ export default class Plan extends BaseCommand<typeof Plan> {
 
   async run(): Promise<void> {
     const { out, target, capacity } = this.flags
-    const loaded = await this.topology()
-    const snapshot = await observe(loaded)
-    // Images with checksums have their digests from their SUMS files, observed with the host.
-    const topology = settleImages(loaded, snapshot.digests)
-    const made = diff(topology, snapshot, { targets: target })
-    const plan = this.flags['show-sensitive'] ? made : redactPlan(made, topology)
+    const loaded = await this.loaded()
+    const made = await planLab(loaded, {
+      targets: target,
+      sshConfig: this.flags['ssh-config'] ?? null,
+      style: this.style,
+    })
+    const plan = this.flags['show-sensitive'] ? made : redactPlan(made, loaded.topology)
     if (capacity === 'error' && plan.warnings.length > 0) {
       throw new KvmctlError(
         plan.warnings.join('\n'),
@@ -62,4 +74,31 @@ export default class Plan extends BaseCommand<typeof Plan> {
     }
     if (this.flags['detailed-exitcode'] && plan.actions.length > 0) process.exitCode = 2
   }
+}
+
+/**
+ * The plan of a lab, changing nothing: this host observed, or, for a lab with hosts:, every host
+ * through its session (no lock: a plan only reads).
+ */
+async function planLab(
+  loaded: LoadedTopology,
+  options: { targets?: string[]; sshConfig: string | null; style: ChalkInstance },
+): Promise<PlanType> {
+  const { topology } = loaded
+  if (topology.hosts.length > 0) {
+    const hosts = await LabHosts.connect({
+      topology,
+      at: loaded.at,
+      sshConfig: options.sshConfig,
+      style: options.style,
+    })
+    try {
+      return hosts.plan(await hosts.observe(false), { targets: options.targets })
+    } finally {
+      await hosts.close()
+    }
+  }
+  const snapshot = await observe(topology)
+  // Images with checksums have their digests from their SUMS files, observed with the host.
+  return diff(settleImages(topology, snapshot.digests), snapshot, { targets: options.targets })
 }

@@ -38,11 +38,15 @@ export function toDiagnostic(source: SourceDocument, finding: Finding): Diagnost
 }
 
 /** Reads, validates and resolves a topology file; throws TopologyError listing every problem. */
-export async function loadTopology(
-  file: string,
-  stateDir: string,
-): Promise<{ topology: Topology; source: SourceDocument }> {
+export async function loadTopology(file: string, stateDir: string): Promise<LoadedTopology> {
   return topologyFromSource(await readSourceDocument(file), stateDir)
+}
+
+export interface LoadedTopology {
+  readonly topology: Topology
+  readonly source: SourceDocument
+  /** The same topology with another state directory: another host's paths (hosts.X.state_dir). */
+  at(stateDir: string): Topology
 }
 
 /** The same for text already read (tests, saved plans). */
@@ -50,20 +54,20 @@ export function topologyFromText(file: string, text: string, stateDir: string): 
   return topologyFromSource(parseSourceDocument(file, text), stateDir).topology
 }
 
-function topologyFromSource(
-  source: SourceDocument,
-  stateDir: string,
-): { topology: Topology; source: SourceDocument } {
+function topologyFromSource(source: SourceDocument, stateDir: string): LoadedTopology {
   const diagnostics = validateSource(source)
   if (diagnostics.length > 0) throw new TopologyError(diagnostics)
-  checkStateDirPath(stateDir)
   const raw = source.data as RawTopology
   const { files, findings } = readUserDataFiles(raw, source.file)
   if (findings.length > 0) throw new TopologyError(findings.map((f) => toDiagnostic(source, f)))
-  const topology = resolveTopology(raw, source.file, stateDir, files)
-  const late = checkResolved(topology).map((f) => toDiagnostic(source, f))
-  if (late.length > 0) throw new TopologyError(late)
-  return { topology, source }
+  const at = (dir: string) => {
+    checkStateDirPath(dir)
+    const topology = resolveTopology(raw, source.file, dir, files)
+    const late = checkResolved(topology).map((f) => toDiagnostic(source, f))
+    if (late.length > 0) throw new TopologyError(late)
+    return topology
+  }
+  return { topology: at(stateDir), source, at }
 }
 
 /** The cloud-init user data files the topology names, read (they are part of what it asks for). */

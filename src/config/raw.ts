@@ -25,6 +25,9 @@ export interface RawNetwork {
   external?: string
   type?: 'bridge' | 'p2p'
   l2_protocols?: 'pass'
+  home?: string
+  vni?: number
+  vxlan_port?: number
 }
 
 export interface RawDisk {
@@ -48,6 +51,7 @@ export interface RawNic {
 
 export interface RawVm {
   image: string
+  host?: string
   labels?: Record<string, string>
   ports?: string[]
   mounts?: { source: string; target: string; readonly?: boolean }[]
@@ -93,8 +97,16 @@ export interface RawCheck {
   timeout?: number | string
 }
 
+export interface RawHost {
+  ssh: string
+  underlay?: string
+  state_dir?: string
+  kvmctl?: string
+}
+
 export interface RawTopology {
   name: string
+  hosts?: Record<string, RawHost>
   checks?: Record<string, RawCheck>
   ttl?: number | string
   defaults?: RawDefaults

@@ -10,13 +10,15 @@ import { firstHost6, formatCidr6, formatIp6, parseCidr6, parseIp6 } from '../lib
 import { formatRate, parseDuration, parseRate, parseSize } from '../lib/units.js'
 import { addressOf, bootDiskName, tapName } from '../model/address.js'
 import { diskFiles, imageFiles, labDirOf, vmDir } from '../model/layout.js'
-import { derivedMac, hostInterfaceName } from '../model/names.js'
+import { derivedMac, derivedVni, hostInterfaceName } from '../model/names.js'
+import { defaultHost } from '../model/placement.js'
 import { parsePort } from '../model/ports.js'
 import {
   type CloudInit,
   type Disk,
   type Image,
   L2_PASS_MASK,
+  type LabHost,
   type Mount,
   type Network,
   type Tap,
@@ -35,6 +37,9 @@ export const DEFAULTS = {
   shutdownTimeout: 30,
   readyTimeout: '300s',
   mtu: 1500,
+  // A network that spans hosts: a 1500-byte underlay less VXLAN's 50 bytes of headers.
+  spanningMtu: 1450,
+  vxlanPort: 4789,
   /** The most a url image may download. */
   maxDownload: '64G',
 } as const
@@ -91,9 +96,32 @@ export function resolveTopology(
     }
   }
 
+  const hosts: LabHost[] = Object.entries(raw.hosts ?? {}).map(([name, host]) => ({
+    name,
+    ssh: host.ssh,
+    underlay: host.underlay ?? null,
+    stateDir: host.state_dir ?? null,
+    kvmctl: host.kvmctl ?? 'kvmctl',
+  }))
+  const vmHost = (vm: RawVm): string | null => (hosts.length === 0 ? null : (vm.host ?? defaultHost(hosts)))
+  // The hosts with a NIC on each network, in the order of hosts:.
+  const networkHosts = new Map<string, string[]>()
+  for (const vm of Object.values(raw.vms ?? {})) {
+    const host = vmHost(vm)
+    if (host === null) continue
+    for (const nic of vm.nics ?? [])
+      networkHosts.set(nic.network, [...(networkHosts.get(nic.network) ?? []), host])
+  }
+  const hostsOf = (network: string) =>
+    hosts.map((h) => h.name).filter((h) => networkHosts.get(network)?.includes(h))
+
   const networks: Network[] = Object.entries(raw.networks ?? {}).map(([name, network]) => {
     const cidr = network.cidr ? parseCidr(network.cidr) : null
     const cidr6 = network.cidr6 ? parseCidr6(network.cidr6) : null
+    const nicHosts = hostsOf(name)
+    const home = hosts.length === 0 ? null : (network.home ?? nicHosts[0] ?? hosts[0]!.name)
+    const spannedHosts = hosts.map((h) => h.name).filter((h) => h === home || nicHosts.includes(h))
+    const spans = spannedHosts.length > 1
     return {
       type: 'network',
       address: addressOf('network', name),
@@ -115,7 +143,12 @@ export function resolveTopology(
           ? [formatIp6(cidr6.network + 0x1000n), formatIp6(cidr6.network + 0x1fffn)]
           : null,
       nat: network.nat ?? false,
-      mtu: network.external ? null : (network.mtu ?? DEFAULTS.mtu),
+      mtu: network.external ? null : (network.mtu ?? (spans ? DEFAULTS.spanningMtu : DEFAULTS.mtu)),
+      home,
+      hosts: spannedHosts,
+      vni: spans ? (network.vni ?? derivedVni(lab, name)) : null,
+      vxlanPort: network.vxlan_port ?? DEFAULTS.vxlanPort,
+      vxlan: null,
     }
   })
   const networkByName = new Map(networks.map((n) => [n.name, n]))
@@ -189,6 +222,7 @@ export function resolveTopology(
       type: 'vm',
       address: addressOf('vm', name),
       name,
+      host: vmHost(vm),
       cpus: vm.cpus ?? d.cpus ?? DEFAULTS.cpus,
       memoryMiB: parseSize(vm.memory ?? d.memory ?? DEFAULTS.memory)! / 1024 ** 2,
       accel: vm.accel ?? d.accel ?? DEFAULTS.accel,
@@ -249,6 +283,8 @@ export function resolveTopology(
   }))
   return {
     lab,
+    hosts,
+    host: null,
     file,
     stateDir: resolvePath(stateDir),
     labDir,

@@ -2,7 +2,8 @@ import { broadcast, contains, firstHost, formatCidr, parseCidr, parseIp } from '
 import { contains6, firstHost6, formatCidr6, formatIp6, parseCidr6, parseIp6 } from '../lib/ipv6.js'
 import { didYouMean } from '../lib/suggest.js'
 import { DURATION_HINT, parseDuration, parseSize, SIZE_HINT } from '../lib/units.js'
-import { interfaceNameProblem } from '../model/names.js'
+import { derivedVni, interfaceNameProblem } from '../model/names.js'
+import { defaultHost, LOCAL_SSH } from '../model/placement.js'
 import { type PortSpec, parsePort, samePort } from '../model/ports.js'
 import { formatPath, type KeyPath } from './load.js'
 import { entriesOf, isRecord } from './raw.js'
@@ -199,6 +200,7 @@ export function checkSemantics(data: unknown): Finding[] {
       else diskUsers.set(diskName, at('disks', index))
     })
   }
+  checkHosts(data, networks, problem)
   for (const [name, network] of networks) {
     const ends = wireEnds.get(name) ?? []
     if (network.type === 'p2p' && ends.length !== 2)
@@ -211,6 +213,82 @@ export function checkSemantics(data: unknown): Finding[] {
 }
 
 type Report = (path: KeyPath, message: string, at?: 'key' | 'value') => void
+
+/**
+ * A lab that spans hosts: every VM on a known host (or one that can be chosen), networks that
+ * can span (managed bridges, each host with an underlay address), VNIs apart, and the keys of
+ * hosts used only where there are hosts.
+ */
+function checkHosts(
+  data: Record<string, unknown>,
+  networks: Map<string, Record<string, unknown>>,
+  problem: Report,
+) {
+  const hosts = entriesOf(data.hosts)
+  const names = hosts.map(([name]) => name)
+  const chosen = defaultHost(hosts.map(([name, h]) => ({ name, ssh: String(h.ssh) })))
+  const locals = hosts.filter(([, h]) => h.ssh === LOCAL_SSH)
+  if (locals.length > 1)
+    problem(
+      ['hosts', locals[1]![0], 'ssh'],
+      `hosts "${locals[0]![0]}" and "${locals[1]![0]}" are both this machine (ssh: local); a machine is one host`,
+    )
+  const unknown = (path: KeyPath, name: unknown) =>
+    hosts.length === 0
+      ? problem(
+          path,
+          `${pathText(path)} names a host, but the topology has no hosts: (add hosts:, or remove it)`,
+        )
+      : typeof name === 'string' && !names.includes(name)
+        ? problem(path, `unknown host "${name}"${didYouMean(name, names)}`)
+        : undefined
+  // The hosts with a NIC on each network, as resolve places them.
+  const spans = new Map<string, Set<string>>()
+  for (const [vmName, vm] of entriesOf(data.vms)) {
+    if (vm.host !== undefined) unknown(['vms', vmName, 'host'], vm.host)
+    else if (hosts.length > 1 && chosen === null)
+      problem(
+        ['vms', vmName],
+        `the lab has several hosts and none is this machine (ssh: local): say which runs vm "${vmName}" with host: (one of ${names.join(', ')})`,
+        'key',
+      )
+    const host = typeof vm.host === 'string' ? vm.host : chosen
+    if (host === null || hosts.length === 0) continue
+    for (const nic of Array.isArray(vm.nics) ? vm.nics : [])
+      if (isRecord(nic) && typeof nic.network === 'string')
+        spans.set(nic.network, (spans.get(nic.network) ?? new Set()).add(host))
+  }
+  const vnis = new Map<string, string>()
+  for (const [name, network] of networks) {
+    if (network.home !== undefined) unknown(['networks', name, 'home'], network.home)
+    const on = spans.get(name) ?? new Set<string>()
+    if (typeof network.home === 'string') on.add(network.home)
+    if (on.size < 2) continue
+    const where = [...on].join(', ')
+    if (network.type === 'p2p' || typeof network.external === 'string')
+      problem(
+        ['networks', name, network.type === 'p2p' ? 'type' : 'external'],
+        `network "${name}" has NICs on hosts ${where}; ${network.type === 'p2p' ? 'a p2p wire' : 'an external bridge'} is one host's: put its VMs on one host, or make it a bridge network kvmctl manages`,
+      )
+    for (const host of on) {
+      const h = hosts.find(([n]) => n === host)?.[1]
+      if (h && h.underlay === undefined)
+        problem(
+          ['hosts', host],
+          `host "${host}" needs an underlay address: network "${name}" spans hosts ${where}, joined by VXLAN between their underlay addresses`,
+          'key',
+        )
+    }
+    const vni = `${network.vni ?? derivedVni(String(data.name), name)}/${network.vxlan_port ?? 4789}`
+    const other = vnis.get(vni)
+    if (other)
+      problem(
+        ['networks', name, network.vni !== undefined ? 'vni' : 'vxlan_port'],
+        `network "${name}" would have the VNI and port of network "${other}" (${vni.replace('/', ' on port ')}); give one of them another vni:`,
+      )
+    vnis.set(vni, name)
+  }
+}
 
 /**
  * ports: numbers in range, a NIC with an address to forward to (the first on a network with a

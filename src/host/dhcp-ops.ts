@@ -63,6 +63,8 @@ export function dnsmasqConfig(
     ),
     network.nat ? `dhcp-option=option:router,${host}` : 'dhcp-option=option:router',
     `dhcp-option=option:dns-server,${host}`,
+    // A network narrower than Ethernet's 1500 (one that spans hosts over VXLAN) says so to its guests.
+    ...(network.mtu && network.mtu < 1500 ? [`dhcp-option=option:mtu,${network.mtu}`] : []),
     `dhcp-leasefile=${files.leases}`,
     `pid-file=${files.pid}`,
     `log-facility=${files.log}`,

@@ -15,8 +15,8 @@ export interface RunResult {
 /**
  * Runs a program to its end through execa: a file and an argument array, never a shell string.
  * A failure is a HostCommandError that keeps the argv, the exit code and the program's own stderr.
- * (The other ways kvmctl starts programs: spawnDetached below, and the commands that hand the
- * terminal to ssh or to a script, which use execa with inherited stdio.)
+ * (The other ways kvmctl starts programs: spawnDetached and converse below, and the commands
+ * that hand the terminal to ssh or to a script, which use execa with inherited stdio.)
  */
 export async function run(
   file: string,
@@ -131,6 +131,42 @@ export function spawnDetached(file: string, args: readonly string[], logFd: numb
         : null,
   }))
   return { pid: child.pid ?? 0, exited }
+}
+
+export interface Conversation {
+  readonly stdin: NodeJS.WritableStream
+  readonly stdout: NodeJS.ReadableStream
+  readonly stderr: NodeJS.ReadableStream
+  kill(): void
+  /** Settles when the program ends, with how it ended; never rejects. */
+  readonly exited: Promise<{ code: number | null; signal: string | null; error: string | null }>
+}
+
+/**
+ * Starts a program kvmctl talks with while it runs (ssh to a host's `kvmctl agent`): its stdin,
+ * stdout and stderr are pipes, nothing is buffered, and it is killed if kvmctl exits first.
+ */
+export function converse(file: string, args: readonly string[]): Conversation {
+  const child = execa(file, args, {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    reject: false,
+  })
+  const exited = child.then((result) => ({
+    code: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    error:
+      result.failed && result.exitCode === undefined && !result.signal ? (result.shortMessage ?? null) : null,
+  }))
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    kill: () => child.kill('SIGKILL'),
+    exited,
+  }
 }
 
 /** An execa failure in kvmctl's words: argv, exit code, and what the program said. */

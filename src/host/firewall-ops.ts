@@ -13,7 +13,7 @@ import { run } from './exec.js'
  */
 export const tableName = (lab: string) => `kvmctl_${lab.replaceAll('-', '_')}`
 
-export const ruleComment = (lab: string, network: Address, kind: 'nat' | 'isolated') =>
+export const ruleComment = (lab: string, network: Address, kind: 'nat' | 'isolated' | 'vxlan') =>
   `kvmctl:${lab}:${network}:${kind}`
 
 /**
@@ -79,6 +79,15 @@ export function renderTable(lab: string, networks: readonly Network[], vms: read
     postrouting.push(`    oifname ${q(bridge)} ct status dnat masquerade comment ${comment}`)
     // route_localnet (set for loopback forwards) would let a guest reach the host's loopback.
     guard.push(`    iifname ${q(bridge)} ip daddr 127.0.0.0/8 drop comment ${comment}`)
+  }
+  // A spanning network's wires take VXLAN packets with its VNI from its peers only: anybody else
+  // on the underlay could put frames on the lab's network. The VNI is the 24 bits after the
+  // UDP header (8 bytes) and VXLAN's flags (4 bytes).
+  for (const n of managed.filter((n) => n.vxlan)) {
+    const v = n.vxlan!
+    guard.push(
+      `    udp dport ${v.port} @th,96,24 ${v.vni} ip saddr != { ${v.peers.join(', ')} } drop comment ${q(ruleComment(lab, n.address, 'vxlan'))}`,
+    )
   }
   for (const n of managed) {
     const comment = q(ruleComment(lab, n.address, 'isolated'))

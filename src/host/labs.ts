@@ -1,6 +1,16 @@
 import { statSync } from 'node:fs'
-import { labDirOf, labFiles, resourceOfDir, vmDir, vmFiles } from '../model/layout.js'
-import type { Topology } from '../model/types.js'
+import { rm, rmdir } from 'node:fs/promises'
+import {
+  isOwnFileName,
+  labDirOf,
+  labFiles,
+  resourceOfDir,
+  snapshotFiles,
+  sshFiles,
+  vmDir,
+  vmFiles,
+} from '../model/layout.js'
+import type { LabHost, Topology } from '../model/types.js'
 import { isOurProcess, readPidFile } from './process.js'
 import { listDir, readRecord, writeJson } from './state.js'
 
@@ -16,6 +26,8 @@ export interface LabRecord {
   readonly applied: string
   /** ISO time, or null: no ttl. */
   readonly expires: string | null
+  /** A lab that spans hosts: its hosts at this apply, so that a host dropped later is cleaned. */
+  readonly hosts?: readonly LabHost[]
 }
 
 export function labRecordProblem(v: unknown): string | null {
@@ -46,6 +58,7 @@ export async function recordLab(
     created: (read.state === 'ok' && read.record.created) || now.toISOString(),
     applied: now.toISOString(),
     expires: ttlSeconds === null ? null : new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+    ...(topology.hosts.length > 0 ? { hosts: topology.hosts } : {}),
   }
   await writeJson(path, record)
   return record.expires
@@ -102,4 +115,38 @@ export function listLabs(stateDir: string): LabSummary[] {
         },
       ]
     })
+}
+
+/**
+ * After destroy, sweep what an interrupted kvmctl may have left in the lab's directory: records,
+ * half-written files, the run directory of a VM that never started. Only kvmctl's own file
+ * names; never a disk image (those go only through a plan that announced it), never a directory
+ * that is not empty.
+ */
+export async function removeLabDir(labDir: string): Promise<void> {
+  const subs = [
+    labFiles(labDir).disks,
+    sshFiles(labDir).dir,
+    // The snapshots' records: their data went with the disks.
+    snapshotFiles(labDir).dir,
+    ...listDir(labDir)
+      .filter((d) => resourceOfDir(d))
+      .map((d) => `${labDir}/${d}`),
+  ]
+  for (const sub of subs) {
+    for (const file of listDir(sub)) if (isOwnFileName(file)) await rm(`${sub}/${file}`, { force: true })
+    await rmdir(sub).catch(() => {})
+  }
+  for (const file of listDir(labDir)) if (isOwnFileName(file)) await rm(`${labDir}/${file}`, { force: true })
+  await rmdir(labDir).catch(() => {})
+}
+
+/** The hosts a lab spanned at its last apply here, as its record says ([] without a record). */
+export function recordedHosts(stateDir: string, lab: string): LabHost[] {
+  const read = readRecord<LabRecord>(labFiles(labDirOf(stateDir, lab)).record, labRecordProblem)
+  if (read.state !== 'ok' || !Array.isArray(read.record.hosts)) return []
+  return read.record.hosts.filter(
+    (h): h is LabHost =>
+      typeof h?.name === 'string' && typeof h.ssh === 'string' && typeof h.kvmctl === 'string',
+  )
 }

@@ -19,6 +19,13 @@ export interface Link {
   readonly addresses: readonly string[]
   /** Its global IPv6 addresses with prefix. */
   readonly addresses6: readonly string[]
+  /** A VXLAN device's identifier, UDP port, local address and underlay link. */
+  readonly vxlan: {
+    readonly vni: number
+    readonly port: number
+    readonly local: string | null
+    readonly dev: string | null
+  } | null
 }
 
 interface IpAddrJson {
@@ -29,7 +36,16 @@ interface IpAddrJson {
   mtu: number
   qdisc?: string
   flags?: string[]
-  linkinfo?: { info_kind?: string; info_data?: { group_fwd_mask?: string | number } }
+  linkinfo?: {
+    info_kind?: string
+    info_data?: {
+      group_fwd_mask?: string | number
+      id?: number
+      port?: number
+      local?: string
+      link?: string
+    }
+  }
   addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[]
 }
 
@@ -48,6 +64,15 @@ export function parseLinks(json: readonly IpAddrJson[]): Link[] {
     addresses6: (l.addr_info ?? [])
       .filter((a) => a.family === 'inet6' && a.scope === 'global')
       .map((a) => `${a.local}/${a.prefixlen}`),
+    vxlan:
+      l.linkinfo?.info_kind === 'vxlan'
+        ? {
+            vni: l.linkinfo.info_data?.id ?? 0,
+            port: l.linkinfo.info_data?.port ?? 0,
+            local: l.linkinfo.info_data?.local ?? null,
+            dev: l.linkinfo.info_data?.link ?? null,
+          }
+        : null,
   }))
 }
 
@@ -70,13 +95,13 @@ export function ownedLinks(links: readonly Link[], owner: LabOwner): Map<Address
 export function linkConflicts(
   links: readonly Link[],
   owner: LabOwner,
-  wanted: readonly { address: Address; hostName: string; kind: string }[],
+  wanted: readonly { address: Address; hostName: string; kind: string; marker?: Address }[],
 ): NameConflict[] {
   const byName = new Map(links.map((l) => [l.name, l]))
   const conflicts: NameConflict[] = []
   for (const want of wanted) {
     const link = byName.get(want.hostName)
-    if (!link || link.alias === ownershipMarker(owner, want.address)) continue
+    if (!link || link.alias === ownershipMarker(owner, want.marker ?? want.address)) continue
     const marker = parseOwnershipMarker(link.alias)
     conflicts.push({
       address: want.address,

@@ -56,8 +56,13 @@ export async function setBridgeL2Protocols(network: Network): Promise<void> {
 
 const groupFwdMask = (network: Network) => ['group_fwd_mask', `0x${network.groupFwdMask.toString(16)}`]
 
+/** The bridge's MTU, and its VXLAN device's on a network that spans hosts. */
 export async function setBridgeMtu(network: Network): Promise<void> {
-  await run('ip', ['link', 'set', 'dev', network.bridge, 'mtu', String(network.mtu ?? 1500)])
+  const mtu = String(network.mtu ?? 1500)
+  await ipBatch([
+    ['link', 'set', 'dev', network.bridge, 'mtu', mtu],
+    ...(network.vxlan ? [['link', 'set', 'dev', network.vxlan.device, 'mtu', mtu]] : []),
+  ])
 }
 
 /** Replaces the bridge's addresses (a cidr or cidr6 change) with the new networks' host addresses. */

@@ -18,9 +18,10 @@ import {
   vmDir,
   vmFiles,
 } from '../model/layout.js'
-import { type LabOwner, parseOwnershipMarker } from '../model/names.js'
+import { type LabOwner, ownershipMarker, parseOwnershipMarker } from '../model/names.js'
 import type { HostCapacity, HostSnapshot, Observed, ObservedResource } from '../model/snapshot.js'
 import type { Address, Tap, Topology, VmFields } from '../model/types.js'
+import { vxlanMarkerAddress, vxlanText } from '../model/vxlan.js'
 import { l2ProtocolsText } from '../plan/fields.js'
 import { checkStateDir } from './boundary.js'
 import { imageDigests } from './checksums.js'
@@ -44,6 +45,7 @@ import {
   vmRecordProblem,
 } from './state.js'
 import { SWTPM, swtpmRunning } from './tpm-ops.js'
+import { listVxlanFdb } from './vxlan-ops.js'
 import { observeWires } from './wire-ops.js'
 
 /**
@@ -74,12 +76,16 @@ export async function observe(
     portProblems(topology),
   ])
   const images = imageFiles(settleImages(topology, sums.digests))
-  const [shaping, wires] = await Promise.all([
+  const [shaping, wires, fdb] = await Promise.all([
     observeLabShaping(topology, links),
     observeLabWires(topology, links),
+    observeLabFdb(topology, links),
   ])
   const resources: Record<Address, ObservedResource> = {}
-  for (const r of [...observeLinks(links, topology, { firewall, shaping, wires, dhcp }), ...disks.resources])
+  for (const r of [
+    ...observeLinks(links, topology, { firewall, shaping, wires, dhcp, fdb }),
+    ...disks.resources,
+  ])
     resources[r.address] = r
   // A VM whose record is lost may use any of the lab's disks and taps: it is stopped before they go.
   const disksAndTaps = Object.values(resources)
@@ -97,6 +103,18 @@ export async function observe(
       .filter((n) => !n.external && !n.p2p)
       .map((n) => ({ address: n.address, hostName: n.bridge, kind: 'bridge' })),
     ...topology.taps.map((t) => ({ address: t.address, hostName: t.device, kind: 'tap' })),
+    ...topology.networks.flatMap((n) =>
+      n.vxlan
+        ? [
+            {
+              address: n.address,
+              hostName: n.vxlan.device,
+              kind: 'vxlan device',
+              marker: vxlanMarkerAddress(n.address),
+            },
+          ]
+        : [],
+    ),
   ]
   return {
     lab: topology.lab,
@@ -106,6 +124,7 @@ export async function observe(
       ...externalBridgeProblems(topology, links),
       ...overlappingCidrs(topology, links, routes),
       ...labNameProblems(topology, links),
+      ...vniClashes(topology, links),
       ...sums.problems,
       ...images.problems,
       ...disks.problems,
@@ -140,6 +159,37 @@ function externalBridgeProblems(
           ? `external "${n.bridge}" is a bridge kvmctl made for ${describeOwner(marker)}: labs are kept apart, and an external network names one of the host's own bridges`
           : null
     return message ? [{ address: n.address, message }] : []
+  })
+}
+
+/** The forwarding entries of the lab's VXLAN devices: one `bridge` call, only when it has any. */
+async function observeLabFdb(topology: Topology, links: readonly Link[]): Promise<Map<string, string[]>> {
+  const owned = [...ownedLinks(links, topology).values()].some((l) => l.kind === 'vxlan')
+  return owned ? listVxlanFdb() : new Map()
+}
+
+/**
+ * A spanning network's VNI and port must be free on this host: the kernel takes a VNI once per
+ * UDP port, and a device of somebody else with it would receive the lab's frames.
+ */
+function vniClashes(topology: Topology, links: readonly Link[]): { address: Address; message: string }[] {
+  return topology.networks.flatMap((n) => {
+    const v = n.vxlan
+    if (!v) return []
+    const holder = links.find(
+      (l) =>
+        l.vxlan?.vni === v.vni &&
+        l.vxlan.port === v.port &&
+        l.alias !== ownershipMarker(topology, vxlanMarkerAddress(n.address)),
+    )
+    if (!holder) return []
+    const marker = parseOwnershipMarker(holder.alias)
+    return [
+      {
+        address: n.address,
+        message: `VNI ${v.vni} on UDP port ${v.port} is taken on this host by VXLAN device ${holder.name}${marker ? ` of ${describeOwner(marker)}` : ''}; give the network another vni: (or vxlan_port:)`,
+      },
+    ]
   })
 }
 
@@ -308,6 +358,8 @@ interface Services {
   /** Where each p2p tap's ingress is redirected (wire-ops). */
   readonly wires: Map<string, string | null>
   readonly dhcp: Map<string, ReturnType<typeof observeDhcp>>
+  /** The forwarding entries of the lab's VXLAN devices, by device (vxlan-ops). */
+  readonly fdb: Map<string, string[]>
 }
 
 function observeDhcpServers(labDir: string): Services['dhcp'] {
@@ -378,6 +430,8 @@ function observeLinks(links: readonly Link[], owner: LabOwner, services: Service
     const parsed = parseAddress(address)
     if (!parsed) continue
     if (parsed.type === 'network') {
+      // A bridge whose VXLAN device is not (or no longer) attached is one the plan fixes in place.
+      const vx = owned.get(vxlanMarkerAddress(address))
       const cidr = link.addresses.length > 0 ? parseCidr(link.addresses[0]!) : null
       const cidr6 = link.addresses6.length > 0 ? parseCidr6(link.addresses6[0]!) : null
       found.push({
@@ -395,8 +449,21 @@ function observeLinks(links: readonly Link[], owner: LabOwner, services: Service
           isolated: services.firewall?.has(ruleComment(lab, address, 'isolated')) ?? false,
           mtu: link.mtu,
           l2_protocols: l2ProtocolsText(link.groupFwdMask),
+          vxlan: vx?.vxlan
+            ? vxlanText(
+                {
+                  vni: vx.vxlan.vni,
+                  port: vx.vxlan.port,
+                  local: vx.vxlan.local ?? '',
+                  dev: vx.vxlan.dev ?? '',
+                },
+                // Its guard is the lab's firewall rule that takes its VNI from its peers only.
+                services.firewall?.has(ruleComment(lab, address, 'vxlan')) ?? false,
+              )
+            : null,
+          vxlan_fdb: vx ? (services.fdb.get(vx.name) ?? []) : null,
         },
-        handle: { bridge: link.name, hostAddress: link.addresses[0] ?? null },
+        handle: { bridge: link.name, hostAddress: link.addresses[0] ?? null, vxlan: vx?.name ?? null },
         uses: [],
       })
     } else if (parsed.type === 'tap') {

@@ -20,3 +20,8 @@ export function topologySchema(): Record<string, unknown> {
   schemaCache ??= JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as Record<string, unknown>
   return schemaCache
 }
+
+/** The installed kvmctl's version (package.json). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as { version: string }).version
+}

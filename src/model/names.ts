@@ -19,11 +19,22 @@ function hash32(text: string, length: number): string {
  * always at most 15 bytes and never collides by construction; `kvmctl status` shows the
  * mapping and the interface alias carries the full address.
  *   network/lan of lab demo → kbq3x7mz-lan      tap/web.0 → ktx1c9pe-web.0
+ * A spanning network's VXLAN device is `kv...-lan`.
  */
-export function hostInterfaceName(kind: 'bridge' | 'tap', lab: string, name: string): string {
-  const prefix = `k${kind === 'bridge' ? 'b' : 't'}${hash32(`${lab}\0${kind}/${name}`, HASH_CHARS)}-`
+export function hostInterfaceName(kind: 'bridge' | 'tap' | 'vxlan', lab: string, name: string): string {
+  const prefix = `k${kind[0]}${hash32(`${lab}\0${kind}/${name}`, HASH_CHARS)}-`
   const room = IFNAME_MAX - prefix.length
   return prefix + shorten(name, room)
+}
+
+/**
+ * The VXLAN network identifier of a network that spans hosts, when the topology gives none: 24
+ * bits of a hash of lab and network, never 0. The same on every host and for every run, so that
+ * nobody matches VNIs by hand; a clash with a device the host already has is a plan error.
+ */
+export function derivedVni(lab: string, network: string): number {
+  const digest = createHash('sha256').update(`${lab}\0vni\0${network}`).digest()
+  return digest.readUIntBE(0, 3) || 1
 }
 
 /** Keeps a trailing `.N` (a NIC index) visible when the name has to be cut. */

@@ -35,6 +35,10 @@ export type NetworkFields = {
   readonly mtu: number | null
   /** The link-local protocols the bridge forwards beyond its default: `pass`, or its raw mask. */
   readonly l2_protocols: string | null
+  /** A spanning network's VXLAN device on this host: `vni 42 port 4789 local 10.0.0.1 dev eth0`. */
+  readonly vxlan: string | null
+  /** Its forwarding entries: `00:00:00:00:00:00 10.0.0.2` per peer, `MAC 10.0.0.3` per remote NIC. */
+  readonly vxlan_fdb: readonly string[] | null
 }
 
 export type DiskFields = {
@@ -127,6 +131,31 @@ export interface Network {
   readonly dhcp6Range: readonly [string, string] | null
   readonly nat: boolean
   readonly mtu: number | null
+  /**
+   * In a lab with hosts: the host with the network's gateway address, dnsmasq and NAT, and
+   * every host with a NIC on it (in the order of hosts:). Null and [] in a lab without hosts.
+   */
+  readonly home: string | null
+  readonly hosts: readonly string[]
+  /** On a network that spans hosts: its VXLAN identifier and UDP port. */
+  readonly vni: number | null
+  readonly vxlanPort: number
+  /** Only in one host's part of a spanning network (src/model/placement.ts): its VXLAN device. */
+  readonly vxlan: Vxlan | null
+}
+
+/** One host's end of a spanning network: a VXLAN device on its bridge, head-end replication. */
+export interface Vxlan {
+  readonly device: string
+  readonly vni: number
+  readonly port: number
+  /** This host's underlay address and the link that holds it. */
+  readonly local: string
+  readonly dev: string
+  /** The other hosts' underlay addresses: an all-zero FDB entry each (broadcast, unknown unicast). */
+  readonly peers: readonly string[]
+  /** The MACs of the NICs on the other hosts, and the underlay address of the host of each. */
+  readonly macs: readonly { readonly mac: string; readonly dst: string }[]
 }
 
 export interface Disk {
@@ -196,6 +225,8 @@ export interface Vm {
   readonly type: 'vm'
   readonly address: Address
   readonly name: string
+  /** The host of hosts: that runs it, or null in a lab without hosts. */
+  readonly host: string | null
   readonly cpus: number
   readonly memoryMiB: number
   readonly accel: Accel
@@ -289,8 +320,25 @@ export interface Image {
   readonly tpm: boolean | null
 }
 
+/** A machine of a lab that spans hosts (hosts:). */
+export interface LabHost {
+  readonly name: string
+  /** What `ssh` is given (user@address, an alias of the ssh_config), or `local`: no ssh. */
+  readonly ssh: string
+  /** The address the other hosts reach it at: the end of the lab's VXLAN wires. */
+  readonly underlay: string | null
+  /** The state directory there, or null: that kvmctl's default. */
+  readonly stateDir: string | null
+  /** The kvmctl command there. */
+  readonly kvmctl: string
+}
+
 export interface Topology {
   readonly lab: string
+  /** The machines the lab spans, in the order of hosts:, or none: the lab is this machine's. */
+  readonly hosts: readonly LabHost[]
+  /** In one host's part of the lab (src/model/placement.ts): that host; null for the whole lab. */
+  readonly host: string | null
   readonly file: string
   readonly stateDir: string
   /** The lab's own directory under the state directory: everything kvmctl writes for it. */

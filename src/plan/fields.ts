@@ -9,6 +9,7 @@ import {
   type Resource,
   type ResourceType,
 } from '../model/types.js'
+import { vxlanFdb, vxlanText } from '../model/vxlan.js'
 import type { Effect } from './types.js'
 
 /**
@@ -29,6 +30,9 @@ export const FIELD_EFFECTS: { readonly [T in ResourceType]: Readonly<Record<keyo
     isolated: 'in-place',
     mtu: 'in-place',
     l2_protocols: 'in-place',
+    // The device is made again (a wire down for a moment); its forwarding entries change in place.
+    vxlan: 'in-place',
+    vxlan_fdb: 'in-place',
   },
   // backing_file: the image's file; a url image's changes with its sha256 (a new cache entry).
   disk: {
@@ -86,6 +90,8 @@ export function desiredFields(resource: Resource): FieldsOf[ResourceType] {
         isolated: true,
         mtu: resource.mtu,
         l2_protocols: l2ProtocolsText(resource.groupFwdMask),
+        vxlan: resource.vxlan ? vxlanText(resource.vxlan, true) : null,
+        vxlan_fdb: resource.vxlan ? vxlanFdb(resource.vxlan) : null,
       }
     case 'disk':
       return {

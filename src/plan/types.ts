@@ -24,13 +24,31 @@ export interface Action {
   readonly desired: Resource | null
   /** The resource as observed (null for a create). */
   readonly current: ObservedResource | null
+  /** In a lab that spans hosts (format_version 2): the host it is done on. */
+  readonly host?: string
+}
+
+/** A host of a lab that spans hosts, as the plan saw it. */
+export interface PlanHost {
+  readonly name: string
+  readonly ssh: string
+  /** Its kvmctl's version, or null when it was not reached. */
+  readonly version: string | null
+  readonly underlay: string | null
+  /** A fingerprint of what was observed there: a saved plan refuses to apply when one changed. */
+  readonly observed: string | null
+  /** Why it was not observed (only a plan limited by --target goes on without it). */
+  readonly unreachable: string | null
+  /** A host of the lab's last apply that is no longer in hosts: all of the lab there goes. */
+  readonly leaving: boolean
 }
 
 export type Summary = Readonly<Record<ActionKind, number>>
 
 /** The versioned plan (docs/cli.md): the JSON output, the saved plan file, and what apply runs. */
 export interface Plan {
-  readonly format_version: 1
+  /** 1: a lab of one host; 2: a lab that spans hosts, with `hosts` and each action's `host`. */
+  readonly format_version: 1 | 2
   readonly lab: string
   /** A fingerprint of the observed host; apply of a saved plan refuses when it changed. */
   readonly observed: string
@@ -47,6 +65,7 @@ export interface Plan {
   readonly destroy: boolean
   /** The --target addresses it was limited to (none: the whole lab). */
   readonly targets: readonly Address[]
+  readonly hosts?: readonly PlanHost[]
 }
 
 export const ACTION_KINDS: readonly ActionKind[] = ['create', 'update', 'restart', 'replace', 'delete']

@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk'
 import { diffLines } from 'diff'
 import { escapeControl } from '../lib/terminal.js'
 import type { FieldValue } from '../model/types.js'
-import type { Action, ActionKind, Change, Plan } from '../plan/types.js'
+import type { Action, ActionKind, Change, Plan, PlanHost } from '../plan/types.js'
 
 const SYMBOLS: Readonly<Record<ActionKind, string>> = {
   create: '+',
@@ -27,16 +27,39 @@ const LONG_VALUE = 60
 export function renderPlan(plan: Plan, style: ChalkInstance): string {
   const lines: string[] = []
   if (plan.actions.length === 0) {
-    lines.push(style.green('No changes.') + ` The host matches lab "${plan.lab}".`)
+    lines.push(
+      style.green('No changes.') + ` The ${plan.hosts ? 'hosts match' : 'host matches'} lab "${plan.lab}".`,
+    )
   } else {
-    const what = plan.destroy ? `destroy lab "${plan.lab}"` : `change the host for lab "${plan.lab}"`
+    const hosts = plan.hosts ? `the hosts of lab "${plan.lab}"` : `the host for lab "${plan.lab}"`
+    const what = plan.destroy ? `destroy lab "${plan.lab}"` : `change ${hosts}`
     lines.push(`kvmctl will ${what} as follows:`, '')
-    for (const action of plan.actions) lines.push(...renderAction(action, style), '')
+    if (plan.hosts)
+      for (const host of plan.hosts) {
+        const actions = plan.actions.filter((a) => a.host === host.name)
+        lines.push(hostLine(host, style), ...(actions.length === 0 ? ['  no changes', ''] : []))
+        for (const action of actions) lines.push(...renderAction(action, style), '')
+      }
+    else for (const action of plan.actions) lines.push(...renderAction(action, style), '')
     lines.push(summaryLine(plan, style))
   }
   for (const note of plan.notes ?? []) lines.push(style.cyan(`Note: ${escapeControl(note)}`))
   for (const warning of plan.warnings) lines.push(style.yellow(`Warning: ${escapeControl(warning)}`))
   return lines.join('\n')
+}
+
+/** A host's heading in a plan across hosts: how it is reached, its kvmctl, its underlay address. */
+function hostLine(host: PlanHost, style: ChalkInstance): string {
+  const how = host.ssh === 'local' ? 'this machine' : `ssh ${escapeControl(host.ssh)}`
+  const facts = [
+    how,
+    host.version ? `kvmctl ${host.version}` : null,
+    host.underlay ? `underlay ${host.underlay}` : null,
+  ]
+  const head = `${style.bold(`Host ${host.name}`)} (${facts.filter(Boolean).join(', ')})${host.leaving ? ', leaving the lab' : ''}`
+  return host.unreachable
+    ? `${head}: ${style.yellow(`not observed: ${escapeControl(host.unreachable)}`)}`
+    : `${head}:`
 }
 
 export function summaryLine(plan: Plan, style: ChalkInstance): string {

@@ -1,6 +1,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { BIN, type CliResult, kvmctl } from './cli.js'
 
 /**
  * Hosts for tests of labs that span hosts: each a network namespace with its own sshd (its own
@@ -80,8 +81,43 @@ export class TestCluster {
         '',
       )
     }
+    // The control sockets of kvmctl's multiplexed connections stay with this cluster (kvmctl uses
+    // the config's ControlPath when it has one): another test's hosts have the same addresses.
+    config.push('Host *', `  ControlPath ${this.dir}/cm-%C`, '')
     writeFileSync(this.knownHosts, `${known.join('\n')}\n`)
     writeFileSync(this.sshConfig, config.join('\n'))
+  }
+
+  /**
+   * The hosts: block of a topology for these hosts: each reached over ssh by its alias, with its
+   * own state directory, running this checkout's kvmctl.
+   */
+  hostsYaml(names: readonly string[] = this.hosts.map((h) => h.name)): string {
+    return [
+      'hosts:',
+      ...names.map((name) => {
+        const h = this.hosts.find((x) => x.name === name)!
+        return `  ${name}: { ssh: ${name}, underlay: ${h.address}, state_dir: ${h.stateDir}, kvmctl: ${BIN} }`
+      }),
+    ].join('\n')
+  }
+
+  /** kvmctl on the controller, with the cluster's ssh_config. */
+  kvmctl(
+    args: readonly string[],
+    options: { env?: Record<string, string>; sshConfig?: string } = {},
+  ): Promise<CliResult> {
+    const config = options.sshConfig ?? this.sshConfig
+    return kvmctl([...args, '--ssh-config', config, '--state-dir', `${this.dir}/controller`], {
+      netns: this.controller,
+      env: { CI: '1', ...options.env },
+    })
+  }
+
+  /** A command on a host, run directly in its namespace (to look at it, not through kvmctl). */
+  on(host: string, command: readonly string[]): string {
+    const netns = this.hosts.find((h) => h.name === host)!.netns
+    return execFileSync('ip', ['netns', 'exec', netns, ...command], { encoding: 'utf8' })
   }
 
   /** `ssh HOST -- COMMAND` from the controller, with the cluster's ssh_config (or another). */

@@ -7,7 +7,7 @@ import { ROOT } from '../helpers/cli.js'
 /**
  * The layers of src/, lowest first: a module may import its own layer and those below it, never
  * one above (docs/architecture.md, "Layers"). The pure core (lib, model, cloud-init, config, plan, render)
- * sits below the shell of side effects (host, apply) and the command line.
+ * sits below the shell of side effects (host; apply and cluster, which drives other hosts) and the command line.
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['lib'],
@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['plan'],
   ['render'],
   ['host'],
-  ['apply'],
+  ['apply', 'cluster'],
   ['commands', 'base-command.ts', 'main.ts', 'report-error.ts'],
 ]
 

@@ -1,0 +1,354 @@
+import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { after, before, describe, it } from 'node:test'
+import { BIN } from '../helpers/cli.js'
+import { TestCluster } from '../helpers/cluster.js'
+import { editFile, GUEST, guestLine, waitFor } from '../helpers/host.js'
+
+// One lab over three "hosts" (network namespaces with their own sshd and state directory),
+// driven from a controller namespace over real OpenSSH: a network that spans them over VXLAN,
+// DHCP and NAT on host a, and what happens when a host is lost, locked, emptied or dropped.
+// b1 cannot hear the ACPI power button (acpi=off), so stopping it takes its shutdown_timeout:
+// a step on b that is still running when b's port 22 is blocked and ssh's keepalives (15 s)
+// give up.
+const lab = (cluster: TestCluster) => `
+name: span
+${cluster.hostsYaml()}
+defaults: { memory: 128M, shutdown_timeout: 2s }
+images: { tiny: { kernel: ${GUEST}/vmlinuz, initrd: ${GUEST}/initrd.gz, cmdline: console=ttyS0 quiet } }
+networks:
+  lan: { cidr: 10.70.0.0/24, dhcp: true, nat: true }
+vms:
+  a1:
+    host: a
+    image: tiny
+    cmdline: kv.name=a1 kv.dhcp=1
+    memory: 128M
+    nics: [{ network: lan, ip: 10.70.0.11 }]
+    ready: { serial: KVMCTL-GUEST ready }
+  a2:
+    host: a
+    image: tiny
+    cmdline: kv.name=a2 kv.dhcp=1 kv.echo=7
+    nics: [{ network: lan, ip: 10.70.0.12 }]
+    ready: { serial: KVMCTL-GUEST ready }
+  b1:
+    host: b
+    image: tiny
+    cmdline: kv.name=b1 kv.dhcp=1 kv.ping=10.70.0.1,10.70.0.11,10.70.0.31 acpi=off
+    shutdown_timeout: 30s
+    nics: [{ network: lan, ip: 10.70.0.21 }]
+    ready: { serial: KVMCTL-GUEST ready }
+  c1:
+    host: c
+    image: tiny
+    cmdline: kv.name=c1 kv.dhcp=1 kv.ping=10.70.0.12,10.70.0.21
+    nics: [{ network: lan, ip: 10.70.0.31 }]
+    ready: { serial: KVMCTL-GUEST ready }
+`
+
+// A don't-fragment ICMP echo of SIZE payload bytes from this namespace: "reply", or why not.
+const DF_PING = `
+import socket, struct, sys
+dst, size = sys.argv[1], int(sys.argv[2])
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b[: len(b) // 2 * 2])) + (b[-1] << 8 if len(b) % 2 else 0)
+    s = (s >> 16) + (s & 0xFFFF); s += s >> 16
+    return ~s & 0xFFFF
+sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+sock.setsockopt(socket.IPPROTO_IP, 10, 2)  # IP_MTU_DISCOVER: IP_PMTUDISC_DO (DF, never fragment)
+body = b'k' * size
+packet = struct.pack('!BBHHH', 8, 0, csum(struct.pack('!BBHHH', 8, 0, 0, 7, 1) + body), 7, 1) + body
+sock.settimeout(3)
+for attempt in range(5):
+    try:
+        sock.sendto(packet, (dst, 0))
+    except OSError as e:
+        print('send failed:', e.strerror); sys.exit(0)
+    try:
+        while True:
+            data, addr = sock.recvfrom(65535)
+            if addr[0] == dst and data[20] == 0:
+                print('reply', len(data)); sys.exit(0)
+    except socket.timeout:
+        pass
+print('no reply')
+`
+
+describe('a lab across three hosts: OpenSSH for control, VXLAN for the network', () => {
+  let cluster: TestCluster
+  let file: string
+  const log = (host: string, vm: string) =>
+    readFileSync(`${cluster.hosts.find((h) => h.name === host)!.stateDir}/span/vm-${vm}/serial.log`, 'utf8')
+  const stateDir = (host: string) => cluster.hosts.find((h) => h.name === host)!.stateDir
+  const plan = async () => {
+    const result = await cluster.kvmctl(['plan', '-f', file, '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    return JSON.parse(result.stdout) as {
+      format_version: number
+      actions: { address: string; host: string; action: string }[]
+      hosts: { name: string }[]
+    }
+  }
+  const apply = async (...args: string[]) => {
+    const result = await cluster.kvmctl(['apply', '-f', file, '--auto-approve', ...args])
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`)
+    return result
+  }
+  /** The QEMUs of the lab on a host: processes whose command line names its state directory's lab. */
+  const qemus = (host: string) =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`${stateDir(host)}/span/vm-`)
+        } catch {
+          return false
+        }
+      })
+
+  before(async () => {
+    cluster = new TestCluster(['a', 'b', 'c'])
+    file = `${cluster.dir}/span.yaml`
+    writeFileSync(file, lab(cluster))
+    await waitFor(
+      'every sshd to answer',
+      () => cluster.hosts.every((h) => cluster.ssh(h.name, ['true']).status === 0) || null,
+      20_000,
+    )
+  })
+  after(() => cluster.cleanup())
+
+  it('plans by host (exit 2), applies, and the guests on b and c get their leases from a and reach each other', async () => {
+    const planned = await cluster.kvmctl(['plan', '-f', file, '--detailed-exitcode'])
+    assert.equal(planned.code, 2, planned.stderr)
+    const out = planned.stdout
+    for (const [name, underlay] of [
+      ['a', '10.250.0.1'],
+      ['b', '10.250.0.2'],
+      ['c', '10.250.0.3'],
+    ])
+      assert.match(out, new RegExp(`Host ${name} \\(ssh ${name}, kvmctl \\S+, underlay ${underlay}\\):`))
+    // Each host's part in its group: the network's home on a, its parts on b and c.
+    const group = (name: string) => out.slice(out.indexOf(`Host ${name} `)).split(/\nHost /)[0]!
+    assert.match(group('a'), /\+ create network\/lan\n/)
+    assert.match(group('a'), /\+ create vm\/a1\n[\s\S]*\+ create vm\/a2\n/)
+    assert.match(group('b'), /\+ create network\/lan@b\n[\s\S]*\+ create vm\/b1\n/)
+    assert.match(group('c'), /\+ create network\/lan@c\n[\s\S]*\+ create vm\/c1\n/)
+    assert.doesNotMatch(group('b'), /vm\/a1|vm\/c1/)
+
+    const applied = await apply('--wait')
+    assert.match(applied.stdout, /All VMs are ready\./)
+    // b1 and c1 have no address of their own: their DHCP answers came from a's dnsmasq over VXLAN.
+    assert.match(guestLine(log('b', 'b1'), 'ready')!.nics!, /^eth0:10\.70\.0\.21:/)
+    assert.match(guestLine(log('c', 'c1'), 'ready')!.nics!, /^eth0:10\.70\.0\.31:/)
+    const pings = (host: string, vm: string) =>
+      waitFor(`${vm}'s pings`, () => {
+        const lines = log(host, vm)
+          .split(/\r?\n/)
+          .filter((l) => l.includes('KVMCTL-GUEST ping '))
+        return lines.length >= (vm === 'b1' ? 3 : 2) ? lines.map((l) => l.slice(l.indexOf('peer='))) : null
+      })
+    assert.deepEqual(await pings('b', 'b1'), [
+      'peer=10.70.0.1 ok',
+      'peer=10.70.0.11 ok',
+      'peer=10.70.0.31 ok',
+    ])
+    assert.deepEqual(await pings('c', 'c1'), ['peer=10.70.0.12 ok', 'peer=10.70.0.21 ok'])
+  })
+
+  it("shows each host's VXLAN device with the lab's VNI, port 4789, MTU 1450 and an entry per peer", () => {
+    const underlays = { a: '10.250.0.1', b: '10.250.0.2', c: '10.250.0.3' } as const
+    const vnis = new Set<number>()
+    for (const name of ['a', 'b', 'c'] as const) {
+      const links = JSON.parse(cluster.on(name, ['ip', '-d', '-j', 'link', 'show', 'type', 'vxlan'])) as {
+        ifname: string
+        mtu: number
+        master: string
+        ifalias: string
+        linkinfo: { info_data: { id: number; port: number; local: string; learning: boolean } }
+      }[]
+      assert.equal(links.length, 1, `one VXLAN device on ${name}`)
+      const [vx] = links
+      vnis.add(vx!.linkinfo.info_data.id)
+      assert.equal(vx!.linkinfo.info_data.port, 4789)
+      assert.equal(vx!.linkinfo.info_data.local, underlays[name])
+      assert.equal(vx!.linkinfo.info_data.learning, false)
+      assert.equal(vx!.mtu, 1450)
+      assert.match(vx!.ifalias, new RegExp(`^kvmctl:span:vxlan/lan${name === 'a' ? '' : `@${name}`}:`))
+      const bridge = JSON.parse(cluster.on(name, ['ip', '-j', 'link', 'show', vx!.master]))[0]
+      assert.equal(bridge.mtu, 1450)
+      const fdb = JSON.parse(cluster.on(name, ['bridge', '-j', 'fdb', 'show', 'dev', vx!.ifname])) as {
+        mac: string
+        dst?: string
+      }[]
+      const flood = fdb.filter((e) => e.mac === '00:00:00:00:00:00').map((e) => e.dst)
+      const peers: string[] = Object.entries(underlays)
+        .filter(([n]) => n !== name)
+        .map(([, a]) => a)
+      assert.deepEqual(flood.sort(), peers)
+      // A static entry for each NIC on another host, pointing at that host.
+      const remote = fdb.filter((e) => e.mac !== '00:00:00:00:00:00' && e.dst)
+      assert.equal(remote.length, { a: 2, b: 3, c: 3 }[name])
+      assert.ok(remote.every((e) => peers.includes(e.dst!)))
+    }
+    assert.equal(vnis.size, 1, 'the same VNI on every host')
+  })
+
+  it('gives the guests the MTU budget: a DF ping of 1450 bytes crosses, one of 1451 does not', async () => {
+    assert.equal(guestLine(log('c', 'c1'), 'ready')!.mtus, 'eth0:1450')
+    assert.equal(guestLine(log('a', 'a1'), 'ready')!.mtus, 'eth0:1450')
+    // From host a's side of the network (its bridge address) to the guest on c, through VXLAN.
+    const ping = (size: number) =>
+      cluster.on('a', ['python3', '-c', DF_PING, '10.70.0.31', String(size)]).trim()
+    assert.equal(ping(1450 - 28), 'reply 1450')
+    assert.match(ping(1450 - 28 + 1), /^send failed: Message too long/)
+  })
+
+  it('plans nothing more once applied', async () => {
+    const again = await cluster.kvmctl(['plan', '-f', file, '--detailed-exitcode'])
+    assert.equal(again.code, 0, again.stdout + again.stderr)
+    assert.match(again.stdout, /No changes\. The hosts match lab "span"/)
+  })
+
+  it('runs ssh with StrictHostKeyChecking=yes only, and an unknown host key is an error naming the host', async () => {
+    const bin = `${cluster.dir}/bin`
+    mkdirSync(bin)
+    writeFileSync(`${bin}/ssh`, `#!/bin/sh\necho "$*" >> ${cluster.dir}/ssh.log\nexec /usr/bin/ssh "$@"\n`)
+    chmodSync(`${bin}/ssh`, 0o755)
+    const path = `${bin}:${process.env.PATH}`
+    assert.equal((await cluster.kvmctl(['plan', '-f', file], { env: { PATH: path } })).code, 0)
+    const lines = readFileSync(`${cluster.dir}/ssh.log`, 'utf8').trim().split('\n')
+    assert.equal(lines.length, 3, 'one ssh per host')
+    for (const line of lines) {
+      assert.match(
+        line,
+        /-o StrictHostKeyChecking=yes .*-o BatchMode=yes|-o BatchMode=yes .*-o StrictHostKeyChecking=yes/,
+      )
+      assert.doesNotMatch(line, /StrictHostKeyChecking=no/i)
+    }
+    // b's key missing from known_hosts (and no open connection to reuse): b is refused.
+    const known = readFileSync(cluster.knownHosts, 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('10.250.0.2 '))
+    writeFileSync(`${cluster.dir}/known_hosts_without_b`, known.join('\n'))
+    const config = readFileSync(cluster.sshConfig, 'utf8')
+      .replaceAll(cluster.knownHosts, `${cluster.dir}/known_hosts_without_b`)
+      .replaceAll('cm-%C', 'unknown-%C')
+    writeFileSync(`${cluster.dir}/ssh_config_without_b`, config)
+    const refused = await cluster.kvmctl(['plan', '-f', file], {
+      sshConfig: `${cluster.dir}/ssh_config_without_b`,
+    })
+    assert.equal(refused.code, 1)
+    assert.match(
+      refused.stderr,
+      /host b: unreachable \(b\): ssh exited with 255: .*Host key verification failed/,
+    )
+  })
+
+  it('kills every QEMU on c: the next plan starts exactly c1 on c', async () => {
+    for (const pid of qemus('c')) process.kill(Number(pid), 'SIGKILL')
+    await waitFor('c1 to end', () => qemus('c').length === 0)
+    const after = await plan()
+    assert.equal(after.format_version, 2)
+    assert.deepEqual(
+      after.actions.map((a) => [a.host, a.address]),
+      [['c', 'vm/c1']],
+    )
+    await apply('--wait')
+  })
+
+  it('lets one of two concurrent applies in; the other fails naming the host and the pid', async () => {
+    editFile(file, '    memory: 128M\n', '    memory: 144M\n')
+    const [one, two] = await Promise.all([
+      cluster.kvmctl(['apply', '-f', file, '--auto-approve']),
+      cluster.kvmctl(['apply', '-f', file, '--auto-approve']),
+    ])
+    const codes = [one.code, two.code].sort()
+    assert.deepEqual(codes, [0, 1], `${one.stderr}\n${two.stderr}`)
+    const loser = one.code === 1 ? one : two
+    assert.match(loser.stderr, /host a: lab "span" is locked by another kvmctl \(pid \d+\)/)
+    assert.equal((await plan()).actions.length, 0)
+  })
+
+  it("blocks b's ssh in the middle of an apply: a and c finish, b's step is unknown, and the next apply converges", async () => {
+    editFile(file, 'defaults: { memory: 128M,', 'defaults: { memory: 160M,')
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        cluster.controller,
+        BIN,
+        'apply',
+        '-f',
+        file,
+        '--auto-approve',
+        '--ssh-config',
+        cluster.sshConfig,
+        '--state-dir',
+        `${cluster.dir}/controller`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NO_COLOR: '1', CI: '1' },
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
+    // b1 takes its 30 s shutdown_timeout to stop: its step is in flight when b's port 22 closes.
+    await waitFor('the restart of b1 to start', () => stderr.includes('vm/b1@b: restarting...'), 60_000)
+    const block = ['nft', '-f', '-']
+    execFileSync('ip', ['netns', 'exec', cluster.hosts[1]!.netns, ...block], {
+      input:
+        'table inet blk {\n  chain in {\n    type filter hook input priority -300;\n    tcp dport 22 drop\n  }\n}\n',
+    })
+    const code = await exited
+    execFileSync('ip', ['netns', 'exec', cluster.hosts[1]!.netns, 'nft', 'delete', 'table', 'inet', 'blk'])
+    assert.equal(code, 1, stderr)
+    assert.match(stderr, /vm\/a2@a: restarted/)
+    assert.match(stderr, /vm\/c1@c: restarted/)
+    assert.match(stderr, /vm\/b1@b: outcome unknown: the connection to host b was lost/)
+    // b's agent may still hold the lab's lock there until its connection is torn down.
+    await apply('--lock-timeout', '120')
+    assert.equal((await plan()).actions.length, 0)
+    assert.equal(qemus('b').length, 1, 'one QEMU for b1, not two')
+  })
+
+  it('drops c from hosts (c1 moves to b): the plan shows the move, and nothing of the lab stays on c', async () => {
+    const text = readFileSync(file, 'utf8')
+    writeFileSync(
+      file,
+      text.replace(/\n {2}c: \{ ssh: c,[^\n]*/, '').replace('    host: c\n', '    host: b\n'),
+    )
+    const planned = await cluster.kvmctl(['plan', '-f', file])
+    assert.equal(planned.code, 0, planned.stderr)
+    assert.match(planned.stdout, /Host c \(ssh c, kvmctl \S+, underlay 10\.250\.0\.3\), leaving the lab:/)
+    assert.match(planned.stdout, /vm\/c1 moves from host c to host b/)
+    await apply('--wait')
+    for (const name of ['a', 'b']) {
+      const fdb = cluster.on(name, ['bridge', '-j', 'fdb', 'show'])
+      assert.doesNotMatch(fdb, /10\.250\.0\.3/, `${name}'s forwarding entries still name c`)
+    }
+    assert.doesNotMatch(cluster.on('c', ['ip', '-d', 'link']), /kvmctl:span:/)
+    assert.equal(qemus('c').length, 0)
+    assert.equal(existsSync(`${stateDir('c')}/span`), false)
+    const after = await plan()
+    assert.deepEqual(
+      after.hosts.map((h) => h.name),
+      ['a', 'b'],
+    )
+    assert.equal(after.actions.length, 0)
+  })
+
+  it('destroys the lab on every host', async () => {
+    const destroyed = await cluster.kvmctl(['destroy', '-f', file, '--auto-approve'])
+    assert.equal(destroyed.code, 0, destroyed.stderr)
+    for (const name of ['a', 'b']) {
+      assert.doesNotMatch(cluster.on(name, ['ip', '-d', 'link']), /kvmctl:span:/)
+      assert.equal(existsSync(`${stateDir(name)}/span`), false)
+    }
+  })
+})
