@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // After tsc: what makes every kvmctl start fast (a `plan` is mostly start-up).
 // 1. One bundle of the CLI, oclif and the libraries (dist/bundle/kvmctl.js): loading a few
-//    hundred modules one by one cost more than the whole work of a plan.
+//    hundred modules one by one cost more than the whole work of a plan. And one of the agent
+//    of labs across hosts (dist/bundle/agent.js), which needs no oclif.
 // 2. oclif.manifest.json, so that oclif knows the commands without loading them.
 // 3. The topology schema's validator as standalone code, so that ajv compiles nothing at run time.
 import { writeFileSync } from 'node:fs'
@@ -29,7 +30,8 @@ const common = {
 }
 await build({
   ...common,
-  entryPoints: { kvmctl: `${root}dist/src/main.js` },
+  // The CLI, and the agent a lab across hosts starts on each host (without oclif: half the start).
+  entryPoints: { kvmctl: `${root}dist/src/main.js`, agent: `${root}dist/src/cluster/agent-main.js` },
   format: 'esm',
   banner: {
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",

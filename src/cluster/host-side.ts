@@ -128,12 +128,13 @@ export class HostSide implements Operations {
   }
 }
 
-/** The sha256 of the running kvmctl's bundle: two hosts run the same kvmctl when theirs match. */
+/** The sha256 of the running kvmctl's bundles: two hosts run the same kvmctl when theirs match. */
 export function bundleHash(): string {
+  const hash = createHash('sha256')
   try {
-    return createHash('sha256')
-      .update(readFileSync(`${PACKAGE_ROOT}dist/bundle/kvmctl.js`))
-      .digest('hex')
+    for (const file of ['kvmctl.js', 'agent.js'])
+      hash.update(readFileSync(`${PACKAGE_ROOT}dist/bundle/${file}`))
+    return hash.digest('hex')
   } catch {
     return 'unbundled'
   }

@@ -1,4 +1,3 @@
-import Agent from './agent.js'
 import Apply from './apply.js'
 import Capture from './capture.js'
 import CheckCommand from './check.js'
@@ -30,7 +29,6 @@ import Validate from './validate.js'
 
 /** Every command, for oclif's explicit command discovery: one bundle instead of a directory scan. */
 export const COMMANDS = {
-  agent: Agent,
   apply: Apply,
   capture: Capture,
   check: CheckCommand,
