@@ -4,8 +4,10 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import type { ChalkInstance } from 'chalk'
 import { type LoadedTopology, loadTopology } from './config/index.js'
+import { listLinks } from './host/links.js'
 import { KvmctlError } from './lib/errors.js'
 import { didYouMean } from './lib/suggest.js'
+import { LOCAL_SSH, partOn } from './model/placement.js'
 import type { Tap, Topology, Vm } from './model/types.js'
 import { makeStyle } from './render/style.js'
 import { reportError } from './report-error.js'
@@ -32,6 +34,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       default: '/var/lib/kvmctl',
       helpGroup: 'GLOBAL',
     }),
+    host: Flags.string({
+      summary:
+        'A lab with hosts: the host whose part to work on, on this machine (default: the one with ssh: local). plan, apply and destroy work on every host.',
+      env: 'KVMCTL_HOST',
+      helpGroup: 'GLOBAL',
+    }),
     json: Flags.boolean({ summary: 'Machine-readable output on stdout.', helpGroup: 'GLOBAL' }),
     'no-color': Flags.boolean({ summary: 'No colours (also NO_COLOR=1).', helpGroup: 'GLOBAL' }),
   }
@@ -53,8 +61,24 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.style = makeStyle({ color: !this.flags['no-color'] })
   }
 
+  /**
+   * The topology this command works on: the lab, or, for a lab with hosts:, this machine's part
+   * of it (`--host`, else the host with ssh: local), as that host's own agent would see it.
+   */
   protected async topology(): Promise<Topology> {
-    return (await this.loaded()).topology
+    const { topology } = await this.loaded()
+    if (topology.hosts.length === 0) return topology
+    const name = this.flags.host ?? topology.hosts.find((h) => h.ssh === LOCAL_SSH)?.name
+    const host = topology.hosts.find((h) => h.name === name)
+    if (!host)
+      throw new KvmctlError(
+        `lab "${topology.lab}" spans hosts (${topology.hosts.map((h) => h.name).join(', ')})${name ? `, and "${name}" is none of them` : ''}: \`kvmctl ${this.id}\` works on one host's part, on that host`,
+        'run it on the host, with --host NAME (and its --state-dir); plan, apply and destroy work on every host from here',
+      )
+    const links = host.underlay ? await listLinks() : []
+    const underlayDev =
+      links.find((l) => l.addresses.some((a) => a.split('/')[0] === host.underlay))?.name ?? null
+    return partOn(topology, host.name, new Map([[host.name, { underlayDev }]]))
   }
 
   /** The topology, and how to have it with another host's state directory (a lab with hosts:). */

@@ -15,7 +15,7 @@ export default class Graph extends BaseCommand<typeof Graph> {
   }
 
   async run(): Promise<void> {
-    const topology = await this.topology()
+    const { topology } = await this.loaded()
     const text = this.flags.format === 'dot' ? renderDot(topology) : renderMermaid(topology)
     if (this.flags.json) this.printJson({ format: this.flags.format, graph: text })
     else process.stdout.write(text)

@@ -28,7 +28,12 @@ export default class Test extends BaseCommand<typeof Test> {
   }
 
   async run(): Promise<void> {
-    const topology = await this.topology()
+    const { topology } = await this.loaded()
+    if (topology.hosts.length > 0)
+      throw new KvmctlError(
+        `lab "${topology.lab}" spans hosts: \`kvmctl test\` makes, checks and removes a lab of one host`,
+        'run `kvmctl apply --wait`, then `kvmctl check --host NAME` on each host, then `kvmctl destroy`',
+      )
     const checks = pickChecks(topology, [])
     const started = Date.now()
     // apply's and destroy's words go to stderr: stdout is the checks' (or --json's).

@@ -7,7 +7,7 @@ export default class Validate extends BaseCommand<typeof Validate> {
   static override examples = ['<%= config.bin %> validate -f examples/quickstart.yaml']
 
   async run(): Promise<void> {
-    const topology = await this.topology()
+    const { topology } = await this.loaded()
     const counts = {
       networks: topology.networks.length,
       vms: topology.vms.length,

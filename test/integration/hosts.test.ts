@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { BIN } from '../helpers/cli.js'
@@ -108,6 +108,29 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
         }
       })
 
+  /** kvmctl on the controller in the background: its stderr so far, and its exit code. */
+  const background = (...args: string[]) => {
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        cluster.controller,
+        BIN,
+        ...args,
+        '--ssh-config',
+        cluster.sshConfig,
+        '--state-dir',
+        `${cluster.dir}/controller`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', CI: '1' } },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
+    return { stderr: () => stderr, exited }
+  }
+
   before(async () => {
     cluster = new TestCluster(['a', 'b', 'c'])
     file = `${cluster.dir}/span.yaml`
@@ -212,6 +235,69 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     assert.match(again.stdout, /No changes\. The hosts match lab "span"/)
   })
 
+  it("shows one host's part with status --host, run on that host", () => {
+    const b = cluster.hosts.find((h) => h.name === 'b')!
+    const status = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        b.netns,
+        BIN,
+        'status',
+        '-f',
+        file,
+        '--host',
+        'b',
+        '--state-dir',
+        b.stateDir,
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.equal(status.status, 0, status.stderr)
+    const seen = JSON.parse(status.stdout) as { vms: { name: string; state: string }[]; drift: unknown[] }
+    assert.deepEqual(
+      seen.vms.map((vm) => [vm.name, vm.state]),
+      [['b1', 'running']],
+    )
+    assert.deepEqual(seen.drift, [])
+    // Without --host, on a machine that is none of the hosts (ssh: local): what to do instead.
+    const refused = spawnSync(
+      'ip',
+      ['netns', 'exec', b.netns, BIN, 'status', '-f', file, '--state-dir', b.stateDir],
+      {
+        encoding: 'utf8',
+      },
+    )
+    assert.equal(refused.status, 1)
+    assert.match(
+      refused.stderr,
+      /lab "span" spans hosts \(a, b, c\): `kvmctl status` works on one host's part/,
+    )
+  })
+
+  it('sees a forwarding entry and a VXLAN device removed by hand, and puts them back', async () => {
+    const device = (host: string) =>
+      (
+        JSON.parse(cluster.on(host, ['ip', '-j', 'link', 'show', 'type', 'vxlan'])) as { ifname: string }[]
+      )[0]!.ifname
+    cluster.on('b', ['bridge', 'fdb', 'del', '00:00:00:00:00:00', 'dev', device('b'), 'dst', '10.250.0.3'])
+    cluster.on('c', ['ip', 'link', 'del', device('c')])
+    const drift = await cluster.kvmctl(['plan', '-f', file])
+    assert.match(drift.stdout, /~ update in-place network\/lan@b\n\s+vxlan_fdb {2}\(in-place\)\n/)
+    assert.match(
+      drift.stdout,
+      /~ update in-place network\/lan@c\n\s+vxlan {2}\(in-place\)\n\s+- \(none\)\n\s+\+ vni \d+ port 4789 local 10\.250\.0\.3 dev underlay0, from peers only\n/,
+    )
+    await apply()
+    assert.equal((await plan()).actions.length, 0)
+    assert.match(
+      cluster.on('b', ['bridge', 'fdb', 'show', 'dev', device('b')]),
+      /00:00:00:00:00:00 dst 10\.250\.0\.3/,
+    )
+  })
+
   it('runs ssh with StrictHostKeyChecking=yes only, and an unknown host key is an error naming the host', async () => {
     const bin = `${cluster.dir}/bin`
     mkdirSync(bin)
@@ -259,54 +345,39 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     await apply('--wait')
   })
 
-  it('lets one of two concurrent applies in; the other fails naming the host and the pid', async () => {
-    editFile(file, '    memory: 128M\n', '    memory: 144M\n')
-    const [one, two] = await Promise.all([
-      cluster.kvmctl(['apply', '-f', file, '--auto-approve']),
-      cluster.kvmctl(['apply', '-f', file, '--auto-approve']),
-    ])
-    const codes = [one.code, two.code].sort()
-    assert.deepEqual(codes, [0, 1], `${one.stderr}\n${two.stderr}`)
-    const loser = one.code === 1 ? one : two
-    assert.match(loser.stderr, /host a: lab "span" is locked by another kvmctl \(pid \d+\)/)
+  it('refuses a second apply while one runs, naming the host and the pid', async () => {
+    // b1's restart takes its 30 s shutdown_timeout: the first apply holds the lab's locks meanwhile.
+    editFile(file, 'kv.name=b1 kv.dhcp=1', 'kv.name=b1 kv.dhcp=1 kv.run=2')
+    const first = background('apply', '-f', file, '--auto-approve')
+    await waitFor(
+      'the restart of b1 to start',
+      () => first.stderr().includes('vm/b1@b: restarting...'),
+      60_000,
+    )
+    const second = await cluster.kvmctl(['apply', '-f', file, '--auto-approve'])
+    assert.equal(second.code, 1)
+    assert.match(second.stderr, /host a: lab "span" is locked by another kvmctl \(pid \d+\)/)
+    assert.equal(await first.exited, 0, first.stderr())
     assert.equal((await plan()).actions.length, 0)
   })
 
   it("blocks b's ssh in the middle of an apply: a and c finish, b's step is unknown, and the next apply converges", async () => {
     editFile(file, 'defaults: { memory: 128M,', 'defaults: { memory: 160M,')
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        cluster.controller,
-        BIN,
-        'apply',
-        '-f',
-        file,
-        '--auto-approve',
-        '--ssh-config',
-        cluster.sshConfig,
-        '--state-dir',
-        `${cluster.dir}/controller`,
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, NO_COLOR: '1', CI: '1' },
-      },
-    )
-    let stderr = ''
-    child.stderr.on('data', (d) => (stderr += d))
-    const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
+    const running = background('apply', '-f', file, '--auto-approve')
     // b1 takes its 30 s shutdown_timeout to stop: its step is in flight when b's port 22 closes.
-    await waitFor('the restart of b1 to start', () => stderr.includes('vm/b1@b: restarting...'), 60_000)
+    await waitFor(
+      'the restart of b1 to start',
+      () => running.stderr().includes('vm/b1@b: restarting...'),
+      60_000,
+    )
     const block = ['nft', '-f', '-']
     execFileSync('ip', ['netns', 'exec', cluster.hosts[1]!.netns, ...block], {
       input:
         'table inet blk {\n  chain in {\n    type filter hook input priority -300;\n    tcp dport 22 drop\n  }\n}\n',
     })
-    const code = await exited
+    const code = await running.exited
     execFileSync('ip', ['netns', 'exec', cluster.hosts[1]!.netns, 'nft', 'delete', 'table', 'inet', 'blk'])
+    const stderr = running.stderr()
     assert.equal(code, 1, stderr)
     assert.match(stderr, /vm\/a2@a: restarted/)
     assert.match(stderr, /vm\/c1@c: restarted/)
@@ -341,6 +412,31 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
       ['a', 'b'],
     )
     assert.equal(after.actions.length, 0)
+  })
+
+  it("cleans one host's part with destroy --lab run there alone, without the topology", async () => {
+    const b = cluster.hosts.find((h) => h.name === 'b')!
+    const destroyed = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        b.netns,
+        BIN,
+        'destroy',
+        '--lab',
+        'span',
+        '--state-dir',
+        b.stateDir,
+        '--auto-approve',
+      ],
+      { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CI: '1' } },
+    )
+    assert.equal(destroyed.status, 0, destroyed.stderr)
+    assert.match(destroyed.stdout, /- delete network\/lan@b/)
+    assert.doesNotMatch(cluster.on('b', ['ip', '-d', 'link']), /kvmctl:span:/)
+    assert.equal(qemus('b').length, 0)
+    assert.equal(existsSync(`${stateDir('b')}/span`), false)
   })
 
   it('destroys the lab on every host', async () => {

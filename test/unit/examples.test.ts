@@ -3,8 +3,13 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { diffLines } from 'diff'
 import { loadTopology } from '../../src/config/index.js'
-import { emptySnapshot } from '../../src/model/snapshot.js'
+import { partOn } from '../../src/model/placement.js'
+import { emptySnapshot, type HostSnapshot } from '../../src/model/snapshot.js'
+import type { Topology } from '../../src/model/types.js'
+import { planAcross } from '../../src/plan/across-hosts.js'
 import { diff } from '../../src/plan/diff.js'
+import { topologyHash } from '../../src/plan/fingerprint.js'
+import type { Plan } from '../../src/plan/types.js'
 import { renderDot, renderMermaid } from '../../src/render/graph.js'
 import { renderPlan } from '../../src/render/plan-text.js'
 import { plainStyle } from '../../src/render/style.js'
@@ -36,6 +41,25 @@ function golden(name: string, actual: string) {
   }
 }
 
+/** The plan of an example: of its one host, or across its hosts (each part against its host). */
+function planOf(topology: Topology, snapshotOf: (part: Topology) => HostSnapshot): Plan {
+  if (topology.hosts.length === 0) return diff(topology, snapshotOf(topology))
+  const facts = new Map(topology.hosts.map((h) => [h.name, { underlayDev: 'eth0' }]))
+  const parts = topology.hosts.map((host) => {
+    const part = partOn(topology, host.name, facts)
+    return {
+      host,
+      topology: part,
+      snapshot: snapshotOf(part),
+      version: '0.0.0',
+      underlayMtu: 1500,
+      unreachable: null,
+      leaving: false,
+    }
+  })
+  return planAcross(topology.lab, topologyHash(topology), parts, {})
+}
+
 describe('examples', () => {
   it('there are the quickstart, router and CI examples', () => {
     for (const name of ['quickstart.yaml', 'router.yaml', 'ci-env.yaml'])
@@ -51,15 +75,18 @@ describe('examples', () => {
     })
     it(`${example} plans on an empty host (golden text and JSON)`, async () => {
       const { topology } = await loadTopology(`${ROOT}examples/${example}`, STATE)
-      const plan = diff(topology, emptySnapshot(topology.lab))
+      const plan = planOf(topology, (part) => emptySnapshot(part.lab))
       assert.ok(plan.summary.create > 0)
       golden(`${base}.plan.txt`, `${renderPlan(plan, plainStyle)}\n`)
       golden(`${base}.plan.json`, `${JSON.stringify(plan, null, 2)}\n`)
     })
     it(`${example} has no changes once applied`, async () => {
       const { topology } = await loadTopology(`${ROOT}examples/${example}`, STATE)
-      const plan = diff(topology, MemoryHost.applied(topology).snapshot())
-      assert.equal(renderPlan(plan, plainStyle), 'No changes. The host matches lab "' + topology.lab + '".')
+      const plan = planOf(topology, (part) => MemoryHost.applied(part).snapshot())
+      assert.equal(
+        renderPlan(plan, plainStyle),
+        `No changes. The ${topology.hosts.length > 0 ? 'hosts match' : 'host matches'} lab "${topology.lab}".`,
+      )
     })
     it(`${example} draws as Mermaid and DOT (golden)`, async () => {
       const { topology } = await loadTopology(`${ROOT}examples/${example}`, STATE)
