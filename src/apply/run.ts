@@ -45,6 +45,8 @@ export interface ApplyOptions {
   readonly topologyAt?: (stateDir: string) => Topology
   /** An ssh_config to reach the hosts with instead of the user's (--ssh-config). */
   readonly sshConfig?: string | null
+  /** --copy-kvmctl: copy this kvmctl to a host that has none or another build. */
+  readonly copyKvmctl?: boolean
 }
 
 export interface ApplyOutcome {

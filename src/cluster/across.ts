@@ -1,13 +1,14 @@
 import type { ChalkInstance } from 'chalk'
 import { KvmctlError } from '../lib/errors.js'
 import { packageVersion } from '../lib/package.js'
-import { type HostFacts, partOn } from '../model/placement.js'
+import { type HostFacts, LOCAL_SSH, partOn } from '../model/placement.js'
 import type { HostSnapshot } from '../model/snapshot.js'
 import type { LabHost, Topology } from '../model/types.js'
 import { type HostPart, planAcross } from '../plan/across-hosts.js'
 import { topologyHash } from '../plan/fingerprint.js'
 import type { Plan } from '../plan/types.js'
 import { bundleHash } from './host-side.js'
+import { copyKvmctl } from './install.js'
 import type { Hello, Operations } from './protocol.js'
 import { HostLostError, HostSession } from './session.js'
 
@@ -17,6 +18,8 @@ export interface AcrossHostsOptions {
   readonly at: (stateDir: string) => Topology
   /** --ssh-config / KVMCTL_SSH_CONFIG: an ssh_config instead of the user's. */
   readonly sshConfig: string | null
+  /** --copy-kvmctl: copy this kvmctl to a host that has none or another build. */
+  readonly copyKvmctl: boolean
   readonly style: ChalkInstance
 }
 
@@ -43,7 +46,7 @@ export class LabHosts {
 
   static async connect(options: AcrossHostsOptions): Promise<LabHosts> {
     const { topology } = options
-    const members = await Promise.all(topology.hosts.map((host) => reach(host, false, options)))
+    const members = await reachAll(topology.hosts, false, options)
     // Hosts the lab spanned at its last apply that it spans no more: reached too, to clean them.
     const names = new Set(topology.hosts.map((h) => h.name))
     const leaving = new Map<string, LabHost>()
@@ -51,9 +54,13 @@ export class LabHosts {
       if (!names.has(former.name) && !leaving.has(former.name)) leaving.set(former.name, former)
     const reached = [
       ...members,
-      ...(await Promise.all([...leaving.values()].map((h) => reach(h, true, options)))),
+      ...(await reachAll([...leaving.values()], true, options).catch(closing(members))),
     ]
-    checkVersions(reached)
+    try {
+      checkVersions(reached)
+    } catch (error) {
+      await closing(reached)(error)
+    }
     const facts = new Map<string, HostFacts>(
       reached.map((r) => [r.host.name, { underlayDev: r.hello?.underlayDev ?? null }]),
     )
@@ -149,21 +156,70 @@ export class LabHosts {
   }
 }
 
+/** Every host reached at once; when one fails the run, the sessions with the others end too. */
+async function reachAll(
+  hosts: readonly LabHost[],
+  leaving: boolean,
+  options: AcrossHostsOptions,
+): Promise<Reached[]> {
+  const results = await Promise.allSettled(hosts.map((host) => reach(host, leaving, options)))
+  const reached = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed) await closing(reached)((failed as PromiseRejectedResult).reason)
+  return reached
+}
+
+/** Ends these sessions, then throws `error`: an agent left running would keep kvmctl from exiting. */
+const closing =
+  (reached: readonly Reached[]) =>
+  async (error: unknown): Promise<never> => {
+    await Promise.all(reached.map((r) => r.session?.close()))
+    throw error
+  }
+
 /** One kvmctl on every host: the protocol, the planner and the step handlers must agree. */
 function checkVersions(reached: readonly Reached[]): void {
   const version = packageVersion()
   const bundle = bundleHash()
   for (const r of reached) {
-    if (!r.hello || (r.hello.version === version && r.hello.bundle === bundle)) continue
+    if (!r.hello || sameKvmctl(r.hello)) continue
     throw new KvmctlError(
       `host ${r.host.name} runs kvmctl ${r.hello.version} (bundle ${r.hello.bundle.slice(0, 12)}), this is kvmctl ${version} (bundle ${bundle.slice(0, 12)})`,
-      `install this kvmctl on ${r.host.name} (or set hosts.${r.host.name}.kvmctl to the one to run)`,
+      `install this kvmctl on ${r.host.name} (or set hosts.${r.host.name}.kvmctl to the one to run), or pass --copy-kvmctl`,
     )
   }
 }
 
-/** A session with a host, and its hello; a host that cannot be reached is kept with the reason. */
+/**
+ * A session with a host, and its hello; a host that cannot be reached is kept with the reason.
+ * A host without this kvmctl (none, or another build) is an error, or, with --copy-kvmctl, gets
+ * this one copied and is reached again with it.
+ */
 async function reach(host: LabHost, leaving: boolean, options: AcrossHostsOptions): Promise<Reached> {
+  const first = await hello(host, leaving, options)
+  if (
+    !options.copyKvmctl ||
+    host.ssh === LOCAL_SSH ||
+    (first.hello && sameKvmctl(first.hello)) ||
+    (!first.hello && first.exitCode !== 127)
+  )
+    return first
+  await first.session?.close()
+  const copied = { ...host, kvmctl: await copyKvmctl(host, options.sshConfig) }
+  const again = await hello(copied, leaving, options)
+  if (again.hello && !sameKvmctl(again.hello))
+    throw new KvmctlError(
+      `host ${host.name}: the kvmctl copied there reports bundle ${again.hello.bundle.slice(0, 12)}, not ${bundleHash().slice(0, 12)}`,
+      'check the disk and the Node.js of that host, and try again',
+    )
+  return again
+}
+
+async function hello(
+  host: LabHost,
+  leaving: boolean,
+  options: AcrossHostsOptions,
+): Promise<Reached & { exitCode: number | null }> {
   const { topology, style } = options
   const session = new HostSession(host, {
     sshConfig: options.sshConfig,
@@ -175,12 +231,19 @@ async function reach(host: LabHost, leaving: boolean, options: AcrossHostsOption
       lab: topology.lab,
       underlay: leaving ? null : host.underlay,
     })
-    return { host, leaving, session, hello, unreachable: null }
+    return { host, leaving, session, hello, unreachable: null, exitCode: null }
   } catch (error) {
     await session.close()
     // An agent that answered with an error (no such underlay address) was reached: the error is the user's to fix.
     if (!(error instanceof HostLostError))
       throw new KvmctlError(`host ${host.name}: ${(error as Error).message}`, (error as KvmctlError).hint)
-    return { host, leaving, session: null, hello: null, unreachable: error.detail }
+    if (error.exitCode === 127 && !options.copyKvmctl)
+      throw new KvmctlError(
+        `host ${host.name}: there is no ${host.kvmctl} to run (${error.detail})`,
+        `install this kvmctl there, set hosts.${host.name}.kvmctl to where it is, or pass --copy-kvmctl`,
+      )
+    return { host, leaving, session: null, hello: null, unreachable: error.detail, exitCode: error.exitCode }
   }
 }
+
+const sameKvmctl = (hello: Hello) => hello.version === packageVersion() && hello.bundle === bundleHash()

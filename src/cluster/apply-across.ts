@@ -27,6 +27,7 @@ export async function applyAcrossHosts(options: ApplyOptions): Promise<ApplyOutc
     topology,
     at: options.topologyAt!,
     sshConfig: options.sshConfig ?? null,
+    copyKvmctl: options.copyKvmctl ?? false,
     style,
   })
   try {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { downloadImages } from '../apply/downloads.js'
 import type { StepRunner } from '../apply/executor.js'
 import { hostStepRunner } from '../apply/host-steps.js'
@@ -33,7 +34,11 @@ export class HostSide implements Operations {
   private plan: Plan | null = null
   private runner: StepRunner | null = null
 
-  constructor(private readonly stateDir: string) {}
+  private readonly stateDir: string
+
+  constructor(stateDir: string) {
+    this.stateDir = resolve(stateDir)
+  }
 
   async hello(args: { lab: string; underlay: string | null }): Promise<Hello> {
     let holder: Link | undefined
@@ -62,6 +67,11 @@ export class HostSide implements Operations {
   }
 
   async observe(args: { topology: Topology; everyQemu: boolean }): Promise<HostSnapshot> {
+    // The controller resolved this host's part with the state directory hello gave it.
+    if (args.topology.stateDir !== this.stateDir)
+      throw new Error(
+        `a part for state directory ${args.topology.stateDir}, but this agent keeps ${this.stateDir}`,
+      )
     // Half-written files of an interrupted run are swept only under the lab's lock.
     if (this.held) sweepTemporaries(args.topology.labDir)
     this.snapshot = await observe(args.topology, { everyQemu: args.everyQemu })

@@ -11,6 +11,8 @@ export class HostLostError extends KvmctlError {
   constructor(
     readonly host: string,
     readonly detail: string,
+    /** How the session's process ended, when it did: 127 is the remote shell's "command not found". */
+    readonly exitCode: number | null = null,
   ) {
     super(
       `outcome unknown: the connection to host ${host} was lost (${detail})`,
@@ -63,7 +65,7 @@ export class HostSession {
       const how =
         error ??
         (signal ? `killed by ${signal}` : `${host.ssh === LOCAL_SSH ? 'kvmctl' : 'ssh'} exited with ${code}`)
-      this.fail([how, ...this.stderrTail.slice(-3)].join(': '))
+      this.fail([how, ...this.stderrTail.slice(-3)].join(': '), code)
     })
   }
 
@@ -104,8 +106,8 @@ export class HostSession {
     else waiter.reject(new KvmctlError(response.error.message, response.error.hint))
   }
 
-  private fail(detail: string): void {
-    this.lost ??= new HostLostError(this.host.name, detail)
+  private fail(detail: string, exitCode: number | null = null): void {
+    this.lost ??= new HostLostError(this.host.name, detail, exitCode)
     for (const waiter of this.waiting.values()) waiter.reject(this.lost)
     this.waiting.clear()
   }

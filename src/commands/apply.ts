@@ -4,7 +4,7 @@ import { type ApplyOutcome, runApply } from '../apply/run.js'
 import { BaseCommand } from '../base-command.js'
 import { KvmctlError } from '../lib/errors.js'
 import { DURATION_HINT, parseDuration } from '../lib/units.js'
-import { showSensitiveFlag, sshConfigFlag, targetFlag } from './plan.js'
+import { copyKvmctlFlag, showSensitiveFlag, sshConfigFlag, targetFlag } from './plan.js'
 
 /** The flags apply and destroy share. */
 export const applyFlags = {
@@ -18,6 +18,7 @@ export const applyFlags = {
   target: targetFlag,
   'show-sensitive': showSensitiveFlag,
   'ssh-config': sshConfigFlag,
+  'copy-kvmctl': copyKvmctlFlag,
 }
 
 /** What the shared flags ask of runApply. */
@@ -28,9 +29,11 @@ export function applyFlagValues(flags: {
   target?: string[]
   'show-sensitive': boolean
   'ssh-config'?: string
+  'copy-kvmctl': boolean
 }) {
   return {
     sshConfig: flags['ssh-config'] ?? null,
+    copyKvmctl: flags['copy-kvmctl'],
     autoApprove: flags['auto-approve'],
     parallelism: flags.parallelism,
     lockTimeout: flags['lock-timeout'],

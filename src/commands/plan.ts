@@ -22,6 +22,11 @@ export const targetFlag = Flags.string({
   multiple: true,
 })
 
+export const copyKvmctlFlag = Flags.boolean({
+  summary:
+    'A lab with hosts: copy this kvmctl to a host that has none or another build (~/.cache/kvmctl/agents there; checked by its hash).',
+})
+
 export const sshConfigFlag = Flags.string({
   summary: "A lab with hosts: reach them with this ssh_config instead of the user's (ssh -F).",
   env: 'KVMCTL_SSH_CONFIG',
@@ -42,6 +47,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
     target: targetFlag,
     'show-sensitive': showSensitiveFlag,
     'ssh-config': sshConfigFlag,
+    'copy-kvmctl': copyKvmctlFlag,
     capacity: Flags.string({
       summary: 'What a lab too big for the host is: a warning, or an error (for CI).',
       options: ['warn', 'error'],
@@ -56,6 +62,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
       targets: target,
       sshConfig: this.flags['ssh-config'] ?? null,
       style: this.style,
+      copyKvmctl: this.flags['copy-kvmctl'],
     })
     const plan = this.flags['show-sensitive'] ? made : redactPlan(made, loaded.topology)
     if (capacity === 'error' && plan.warnings.length > 0) {
@@ -82,7 +89,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
  */
 async function planLab(
   loaded: LoadedTopology,
-  options: { targets?: string[]; sshConfig: string | null; style: ChalkInstance },
+  options: { targets?: string[]; sshConfig: string | null; copyKvmctl: boolean; style: ChalkInstance },
 ): Promise<PlanType> {
   const { topology } = loaded
   if (topology.hosts.length > 0) {
@@ -90,6 +97,7 @@ async function planLab(
       topology,
       at: loaded.at,
       sshConfig: options.sshConfig,
+      copyKvmctl: options.copyKvmctl,
       style: options.style,
     })
     try {

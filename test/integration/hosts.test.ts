@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { BIN } from '../helpers/cli.js'
 import { TestCluster } from '../helpers/cluster.js'
@@ -235,6 +235,41 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     assert.match(again.stdout, /No changes\. The hosts match lab "span"/)
   })
 
+  it('copies this kvmctl to a host that has none with --copy-kvmctl, and checks it by its hash', async () => {
+    const original = readFileSync(file, 'utf8')
+    const c = cluster.hosts.find((h) => h.name === 'c')!
+    writeFileSync(
+      file,
+      original.replace(
+        `state_dir: ${c.stateDir}, kvmctl: ${BIN}`,
+        `state_dir: ${c.stateDir}, kvmctl: /nonexistent/kvmctl`,
+      ),
+    )
+    const copies = `${process.env.HOME ?? '/root'}/.cache/kvmctl/agents`
+    const existed = existsSync(copies)
+    const before = existed ? readdirSync(copies) : []
+    try {
+      const missing = await cluster.kvmctl(['plan', '-f', file])
+      assert.equal(missing.code, 1)
+      assert.match(missing.stderr, /host c: there is no \/nonexistent\/kvmctl to run \(ssh exited with 127/)
+      assert.match(missing.stderr, /pass --copy-kvmctl/)
+      const copied = await cluster.kvmctl(['plan', '-f', file, '--copy-kvmctl', '--detailed-exitcode'])
+      assert.equal(copied.code, 0, copied.stdout + copied.stderr)
+      // c's part observed by the copy, with c's state directory: nothing to change there.
+      assert.match(copied.stdout, /No changes\. The hosts match lab "span"/)
+      // Where it went: the remote user's home (here the same file system as this test's).
+      const added = readdirSync(copies).filter((d) => !before.includes(d))
+      assert.equal(added.length, 1)
+      assert.ok(existsSync(`${copies}/${added[0]}/dist/bundle/agent.js`))
+    } finally {
+      writeFileSync(file, original)
+      if (!existed) rmSync(copies, { recursive: true, force: true })
+      else
+        for (const dir of readdirSync(copies))
+          if (!before.includes(dir)) rmSync(`${copies}/${dir}`, { recursive: true, force: true })
+    }
+  })
+
   it("shows one host's part with status --host, run on that host", () => {
     const b = cluster.hosts.find((h) => h.name === 'b')!
     const status = spawnSync(
@@ -333,7 +368,9 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     )
   })
 
-  it('kills every QEMU on c: the next plan starts exactly c1 on c', async () => {
+  it('kills every QEMU on c: the next plan starts exactly c1 on c, and a plan saved before is refused', async () => {
+    const saved = `${cluster.dir}/before.plan`
+    assert.equal((await cluster.kvmctl(['plan', '-f', file, '--out', saved])).code, 0)
     for (const pid of qemus('c')) process.kill(Number(pid), 'SIGKILL')
     await waitFor('c1 to end', () => qemus('c').length === 0)
     const after = await plan()
@@ -342,6 +379,9 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
       after.actions.map((a) => [a.host, a.address]),
       [['c', 'vm/c1']],
     )
+    const stale = await cluster.kvmctl(['apply', '-f', file, saved, '--auto-approve'])
+    assert.equal(stale.code, 1)
+    assert.match(stale.stderr, /host c changed since .*before\.plan was made/)
     await apply('--wait')
   })
 

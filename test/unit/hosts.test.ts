@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
+import { sshArgv } from '../../src/cluster/ssh.js'
 import { topologyFromText } from '../../src/config/index.js'
 import type { PlanError } from '../../src/lib/errors.js'
 import { derivedVni } from '../../src/model/names.js'
@@ -230,5 +232,29 @@ describe('labs across hosts: the plan', () => {
     const keys = executionPlan(plan).actions.map((a) => a.address)
     assert.ok(keys.includes('vm/far@b') && keys.includes('vm/far@c'))
     assert.equal(new Set(keys).size, keys.length)
+  })
+})
+
+describe('labs across hosts: the ssh command line', () => {
+  it('never asks, never trusts an unknown key, keeps alive, multiplexes, and ends its options before the target', () => {
+    const dir = mkdtempSync('/tmp/kvmctl-ssh-')
+    writeFileSync(`${dir}/config`, 'Host b\n  HostName 10.0.0.2\n')
+    const argv = sshArgv('b', ['kvmctl', 'agent'], `${dir}/config`)
+    const options = argv.flatMap((word, i) => (argv[i - 1] === '-o' ? [word] : []))
+    assert.deepEqual(options.slice(0, 6), [
+      'BatchMode=yes',
+      'StrictHostKeyChecking=yes',
+      'ConnectTimeout=10',
+      'ServerAliveInterval=5',
+      'ServerAliveCountMax=3',
+      'ControlMaster=auto',
+    ])
+    assert.ok(options.some((o) => /^ControlPath=.+\/kvmctl-ssh(-\d+)?\/%C$/.test(o)))
+    assert.deepEqual(argv.slice(0, 2), ['-F', `${dir}/config`])
+    assert.deepEqual(argv.slice(-4), ['--', 'b', 'kvmctl', 'agent'])
+    // A ControlPath of the user's config is theirs to keep.
+    writeFileSync(`${dir}/config`, 'Host *\n  ControlPath ~/.ssh/cm-%C\n')
+    assert.ok(!sshArgv('b', ['true'], `${dir}/config`).some((w) => w.startsWith('ControlPath=')))
+    rmSync(dir, { recursive: true })
   })
 })
