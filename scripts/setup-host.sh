@@ -16,6 +16,7 @@ packages=(
   swtpm                        # the TPM emulator for tpm: true
   openssh-client               # lab keys, ready: ssh, kvmctl ssh
   openssh-server               # sshd of the test cluster's hosts (labs that span hosts)
+  python3-minimal              #   and their don't-fragment pings (raw sockets)
   debootstrap e2fsprogs        # the Debian cloud-init test guest,
   gdisk dosfstools mtools      #   and its GPT disk with an EFI system partition
   procps psmisc                # pgrep, fuser in tests

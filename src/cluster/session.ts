@@ -85,17 +85,12 @@ export class HostSession {
     await this.exited
   }
 
-  /** Cuts the session at once (tests of a lost host do it from outside; Ctrl-C twice). */
-  kill(): void {
-    this.child.kill()
-  }
-
   private answer(line: string): void {
     let response: Response
     try {
       response = JSON.parse(line) as Response
     } catch {
-      // Not the agent speaking (a login banner, a shell's greeting): shown, never parsed.
+      // Not the agent speaking (a shell's greeting in a dotfile): kept for an error's words, never parsed.
       this.stderrTail.push(line)
       return
     }

@@ -137,14 +137,15 @@ export interface Conversation {
   readonly stdin: NodeJS.WritableStream
   readonly stdout: NodeJS.ReadableStream
   readonly stderr: NodeJS.ReadableStream
-  kill(): void
   /** Settles when the program ends, with how it ended; never rejects. */
   readonly exited: Promise<{ code: number | null; signal: string | null; error: string | null }>
 }
 
 /**
  * Starts a program kvmctl talks with while it runs (ssh to a host's `kvmctl agent`): its stdin,
- * stdout and stderr are pipes, nothing is buffered, and it is killed if kvmctl exits first.
+ * stdout and stderr are pipes, nothing is buffered. In a process group of its own, so that
+ * Ctrl-C in kvmctl's terminal does not cut it (apply finishes the steps in flight); it ends
+ * when its stdin does, also when kvmctl dies.
  */
 export function converse(file: string, args: readonly string[]): Conversation {
   const child = execa(file, args, {
@@ -153,6 +154,7 @@ export function converse(file: string, args: readonly string[]): Conversation {
     stderr: 'pipe',
     buffer: false,
     reject: false,
+    detached: true,
   })
   const exited = child.then((result) => ({
     code: result.exitCode ?? null,
@@ -160,13 +162,7 @@ export function converse(file: string, args: readonly string[]): Conversation {
     error:
       result.failed && result.exitCode === undefined && !result.signal ? (result.shortMessage ?? null) : null,
   }))
-  return {
-    stdin: child.stdin,
-    stdout: child.stdout,
-    stderr: child.stderr,
-    kill: () => child.kill('SIGKILL'),
-    exited,
-  }
+  return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited }
 }
 
 /** An execa failure in kvmctl's words: argv, exit code, and what the program said. */

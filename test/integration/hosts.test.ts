@@ -368,6 +368,24 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     )
   })
 
+  it('plans the reachable hosts under --target when one is down, saying what was not observed', async () => {
+    // c's sshd as if it were down: its port refuses connections.
+    const config = readFileSync(cluster.sshConfig, 'utf8')
+      .replace(/(Host c\n {2}HostName 10\.250\.0\.3)/, '$1\n  Port 1')
+      .replaceAll('cm-%C', 'down-%C')
+    writeFileSync(`${cluster.dir}/ssh_config_c_down`, config)
+    const down = { sshConfig: `${cluster.dir}/ssh_config_c_down` }
+    const whole = await cluster.kvmctl(['plan', '-f', file], down)
+    assert.equal(whole.code, 1)
+    assert.match(whole.stderr, /host c: unreachable \(c\): ssh exited with 255: .*Connection refused/)
+    const partial = await cluster.kvmctl(['plan', '-f', file, '--target', '@a', '--target', '@b'], down)
+    assert.equal(partial.code, 0, partial.stderr)
+    assert.match(
+      partial.stdout,
+      /No changes\. The hosts match lab "span"\.\nNote: host c \(c\) was not observed: ssh exited with 255: .*Connection refused/,
+    )
+  })
+
   it('kills every QEMU on c: the next plan starts exactly c1 on c, and a plan saved before is refused', async () => {
     const saved = `${cluster.dir}/before.plan`
     assert.equal((await cluster.kvmctl(['plan', '-f', file, '--out', saved])).code, 0)
