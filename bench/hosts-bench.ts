@@ -11,7 +11,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { TestCluster } from '../test/helpers/cluster.js'
-import { removeNetns } from './netns.js'
+import { removeNetns } from '../test/helpers/netns.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const BIN = `${ROOT}bin/run.js`

@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { removeNetns } from './netns.js'
+import { removeNetns } from '../test/helpers/netns.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const BIN = `${ROOT}bin/run.js`

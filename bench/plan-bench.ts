@@ -17,7 +17,7 @@ import { drivesOf } from '../src/apply/host-steps.js'
 import { topologyFromText } from '../src/config/index.js'
 import { qemuArgv } from '../src/host/qemu-argv.js'
 import { ownershipMarker } from '../src/model/names.js'
-import { removeNetns } from './netns.js'
+import { removeNetns } from '../test/helpers/netns.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const BIN = `${ROOT}bin/run.js`

@@ -3,11 +3,10 @@ import { readFile } from 'node:fs/promises'
 import type { ChalkInstance } from 'chalk'
 import { applyAcrossHosts } from '../cluster/apply-across.js'
 import { settleImages } from '../config/resolve.js'
-import { probeCapabilities } from '../host/accel.js'
-import { recordLab, removeLabDir } from '../host/labs.js'
+import { probeCapabilities, runsUnderTcg } from '../host/accel.js'
+import { recordLab, removeStoppedLab } from '../host/labs.js'
 import { lockLab } from '../host/lock.js'
 import { observe } from '../host/observe.js'
-import { labQemus } from '../host/process.js'
 import { explainFsError, sweepTemporaries } from '../host/state.js'
 import { canonicalJson } from '../lib/canonical-json.js'
 import { KvmctlError } from '../lib/errors.js'
@@ -84,8 +83,7 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
     await confirm(options, plan)
 
     const caps = await probeCapabilities()
-    const startsVms = plan.actions.some((a) => a.type === 'vm' && a.action !== 'delete')
-    if (startsVms && !caps.kvm && !caps.accelOverride && topology.vms.some((vm) => vm.accel === 'auto')) {
+    if (runsUnderTcg(plan, topology, caps)) {
       process.stderr.write(
         style.yellow(
           'Warning: KVM is not usable on this host (no vmx/svm or no /dev/kvm): VMs run under TCG, which is slower.\n',
@@ -106,22 +104,9 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
       interrupt,
     )
     if (!result.ok) throw applyError(result)
-    if (plan.destroy && !options.targets?.length) {
-      const left = labQemus(topology.labDir)
-      if (left.length > 0) {
-        throw new KvmctlError(
-          `QEMU processes of lab "${topology.lab}" still run: ${left.map((q) => `vm/${q.vm} (pid ${q.pid})`).join(', ')}`,
-          'run `kvmctl destroy` again; if they stay, stop them by hand (kill PID)',
-        )
-      }
-    }
     // Only a whole destroy leaves debris to sweep; a targeted one keeps the rest of the lab's records.
-    if (plan.destroy && !options.targets?.length) await removeLabDir(topology.labDir)
-    const s = plan.summary
-    say(
-      style.green(`${plan.destroy ? 'Destroy' : 'Apply'} complete: `) +
-        `${s.create} created, ${s.update} updated, ${s.restart} restarted, ${s.replace} replaced, ${s.delete} deleted.`,
-    )
+    if (plan.destroy && !options.targets?.length) await removeStoppedLab(topology)
+    say(completeLine(plan, style))
     if (options.wait && !plan.destroy) {
       const restarted = new Set(
         plan.actions.filter((a) => a.type === 'vm' && a.action !== 'delete').map((a) => a.name),
@@ -135,6 +120,15 @@ export async function runApply(options: ApplyOptions): Promise<ApplyOutcome> {
   } finally {
     await lock.release()
   }
+}
+
+/** The last line of an apply or destroy that went through. */
+export function completeLine(plan: Plan, style: ChalkInstance): string {
+  const s = plan.summary
+  return (
+    style.green(`${plan.destroy ? 'Destroy' : 'Apply'} complete: `) +
+    `${s.create} created, ${s.update} updated, ${s.restart} restarted, ${s.replace} replaced, ${s.delete} deleted.`
+  )
 }
 
 /**

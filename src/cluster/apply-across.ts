@@ -3,6 +3,7 @@ import {
   type ApplyOutcome,
   applyError,
   carryOut,
+  completeLine,
   confirm,
   savedPlan,
 } from '../apply/run.js'
@@ -98,11 +99,7 @@ export async function applyAcrossHosts(options: ApplyOptions): Promise<ApplyOutc
     const finished = plan.destroy && !options.targets?.length ? observed : leaving
     await Promise.all(finished.map((h) => hosts.request(h, 'finish', {})))
     if (leaving.length > 0) await record(current)
-    const s = plan.summary
-    say(
-      style.green(`${plan.destroy ? 'Destroy' : 'Apply'} complete: `) +
-        `${s.create} created, ${s.update} updated, ${s.restart} restarted, ${s.replace} replaced, ${s.delete} deleted.`,
-    )
+    say(completeLine(plan, style))
     if (options.wait && !plan.destroy) {
       const restarted = new Set(
         plan.actions

@@ -6,12 +6,11 @@ import type { StepRunner } from '../apply/executor.js'
 import { hostStepRunner } from '../apply/host-steps.js'
 import { consoleOffsets, waitReady } from '../apply/ready.js'
 import { settleImages } from '../config/resolve.js'
-import { probeCapabilities } from '../host/accel.js'
-import { recordedHosts, recordLab, removeLabDir } from '../host/labs.js'
+import { probeCapabilities, runsUnderTcg } from '../host/accel.js'
+import { recordedHosts, recordLab, removeStoppedLab } from '../host/labs.js'
 import { type Link, listLinks } from '../host/links.js'
 import { type HostLock, lockLab } from '../host/lock.js'
 import { observe } from '../host/observe.js'
-import { labQemus } from '../host/process.js'
 import { explainFsError, sweepTemporaries } from '../host/state.js'
 import { KvmctlError } from '../lib/errors.js'
 import { PACKAGE_ROOT, packageVersion } from '../lib/package.js'
@@ -90,10 +89,7 @@ export class HostSide implements Operations {
       )
     this.plan = args.plan
     this.runner = hostStepRunner({ topology, plan: args.plan, snapshot, caps })
-    const startsVms = args.plan.actions.some((a) => a.type === 'vm' && a.action !== 'delete')
-    return {
-      tcg: startsVms && !caps.kvm && !caps.accelOverride && topology.vms.some((vm) => vm.accel === 'auto'),
-    }
+    return { tcg: runsUnderTcg(args.plan, topology, caps) }
   }
 
   async record(args: { ttlSeconds: number | null; hosts: readonly LabHost[] }): Promise<string | null> {
@@ -109,17 +105,9 @@ export class HostSide implements Operations {
     return null
   }
 
-  /** After a destroy of the whole lab: nothing may still run, and the lab's directory goes. */
+  /** After a destroy of the whole lab, or on a host the lab left. */
   async finish(): Promise<null> {
-    const topology = this.observed()
-    const left = labQemus(topology.labDir)
-    if (left.length > 0) {
-      throw new KvmctlError(
-        `QEMU processes of lab "${topology.lab}" still run: ${left.map((q) => `vm/${q.vm} (pid ${q.pid})`).join(', ')}`,
-        'run `kvmctl destroy` again; if they stay, stop them by hand (kill PID)',
-      )
-    }
-    await removeLabDir(topology.labDir)
+    await removeStoppedLab(this.observed())
     return null
   }
 

@@ -1,5 +1,7 @@
 import { constants } from 'node:fs'
 import { access, readFile } from 'node:fs/promises'
+import type { Topology } from '../model/types.js'
+import type { Plan } from '../plan/types.js'
 import type { HostCapabilities } from './qemu-argv.js'
 
 /** The two things KVM needs: a /dev/kvm this user can open, and vmx or svm in the CPU's flags. */
@@ -22,4 +24,10 @@ export async function probeCapabilities(env: NodeJS.ProcessEnv = process.env): P
     kvm: device && cpuFlag !== null,
     accelOverride: override === 'kvm' || override === 'tcg' ? override : null,
   }
+}
+
+/** Whether the plan starts VMs that will run under TCG because this host cannot give them KVM. */
+export function runsUnderTcg(plan: Plan, topology: Topology, caps: HostCapabilities): boolean {
+  const startsVms = plan.actions.some((a) => a.type === 'vm' && a.action !== 'delete')
+  return startsVms && !caps.kvm && !caps.accelOverride && topology.vms.some((vm) => vm.accel === 'auto')
 }

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs'
 import { rm, rmdir } from 'node:fs/promises'
+import { KvmctlError } from '../lib/errors.js'
 import {
   isOwnFileName,
   labDirOf,
@@ -11,7 +12,7 @@ import {
   vmFiles,
 } from '../model/layout.js'
 import type { LabHost, Topology } from '../model/types.js'
-import { isOurProcess, readPidFile } from './process.js'
+import { isOurProcess, labQemus, readPidFile } from './process.js'
 import { listDir, readRecord, writeJson } from './state.js'
 
 /**
@@ -149,4 +150,16 @@ export function recordedHosts(stateDir: string, lab: string): LabHost[] {
     (h): h is LabHost =>
       typeof h?.name === 'string' && typeof h.ssh === 'string' && typeof h.kvmctl === 'string',
   )
+}
+
+/** After a destroy of the whole lab: nothing of it may still run here, and its directory goes. */
+export async function removeStoppedLab(topology: Topology): Promise<void> {
+  const left = labQemus(topology.labDir)
+  if (left.length > 0) {
+    throw new KvmctlError(
+      `QEMU processes of lab "${topology.lab}" still run: ${left.map((q) => `vm/${q.vm} (pid ${q.pid})`).join(', ')}`,
+      'run `kvmctl destroy` again; if they stay, stop them by hand (kill PID)',
+    )
+  }
+  await removeLabDir(topology.labDir)
 }

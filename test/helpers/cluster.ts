@@ -2,6 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { BIN, type CliResult, kvmctl } from './cli.js'
+import { removeNetns } from './netns.js'
 
 /**
  * Hosts for tests of labs that span hosts: each a network namespace with its own sshd (its own
@@ -134,16 +135,7 @@ export class TestCluster {
   }
 
   cleanup(): void {
-    for (const ns of [...this.hosts.map((h) => h.netns), this.controller, this.underlay]) {
-      for (const pid of spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
-        .stdout.split('\n')
-        .filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL')
-        } catch {}
-      }
-      spawnSync('ip', ['netns', 'del', ns])
-    }
+    for (const ns of [...this.hosts.map((h) => h.netns), this.controller, this.underlay]) removeNetns(ns)
     rmSync(this.dir, { recursive: true, force: true })
   }
 }

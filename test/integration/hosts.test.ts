@@ -131,6 +131,18 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     return { stderr: () => stderr, exited }
   }
 
+  /** Until a background apply has started b1's restart (30 s: the apply holds the locks meanwhile). */
+  const restartOfB1 = (run: ReturnType<typeof background>) =>
+    waitFor('the restart of b1 to start', () => run.stderr().includes('vm/b1@b: restarting...'), 60_000)
+  /** kvmctl run on a host itself, in its namespace, with its state directory. */
+  const onHost = (name: string, args: readonly string[]) => {
+    const host = cluster.hosts.find((h) => h.name === name)!
+    return spawnSync('ip', ['netns', 'exec', host.netns, BIN, ...args, '--state-dir', host.stateDir], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', CI: '1' },
+    })
+  }
+
   before(async () => {
     cluster = new TestCluster(['a', 'b', 'c'])
     file = `${cluster.dir}/span.yaml`
@@ -271,25 +283,7 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
   })
 
   it("shows one host's part with status --host, run on that host", () => {
-    const b = cluster.hosts.find((h) => h.name === 'b')!
-    const status = spawnSync(
-      'ip',
-      [
-        'netns',
-        'exec',
-        b.netns,
-        BIN,
-        'status',
-        '-f',
-        file,
-        '--host',
-        'b',
-        '--state-dir',
-        b.stateDir,
-        '--json',
-      ],
-      { encoding: 'utf8' },
-    )
+    const status = onHost('b', ['status', '-f', file, '--host', 'b', '--json'])
     assert.equal(status.status, 0, status.stderr)
     const seen = JSON.parse(status.stdout) as { vms: { name: string; state: string }[]; drift: unknown[] }
     assert.deepEqual(
@@ -298,13 +292,7 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     )
     assert.deepEqual(seen.drift, [])
     // Without --host, on a machine that is none of the hosts (ssh: local): what to do instead.
-    const refused = spawnSync(
-      'ip',
-      ['netns', 'exec', b.netns, BIN, 'status', '-f', file, '--state-dir', b.stateDir],
-      {
-        encoding: 'utf8',
-      },
-    )
+    const refused = onHost('b', ['status', '-f', file])
     assert.equal(refused.status, 1)
     assert.match(
       refused.stderr,
@@ -407,11 +395,7 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     // b1's restart takes its 30 s shutdown_timeout: the first apply holds the lab's locks meanwhile.
     editFile(file, 'kv.name=b1 kv.dhcp=1', 'kv.name=b1 kv.dhcp=1 kv.run=2')
     const first = background('apply', '-f', file, '--auto-approve')
-    await waitFor(
-      'the restart of b1 to start',
-      () => first.stderr().includes('vm/b1@b: restarting...'),
-      60_000,
-    )
+    await restartOfB1(first)
     const second = await cluster.kvmctl(['apply', '-f', file, '--auto-approve'])
     assert.equal(second.code, 1)
     assert.match(second.stderr, /host a: lab "span" is locked by another kvmctl \(pid \d+\)/)
@@ -423,11 +407,7 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     editFile(file, 'defaults: { memory: 128M,', 'defaults: { memory: 160M,')
     const running = background('apply', '-f', file, '--auto-approve')
     // b1 takes its 30 s shutdown_timeout to stop: its step is in flight when b's port 22 closes.
-    await waitFor(
-      'the restart of b1 to start',
-      () => running.stderr().includes('vm/b1@b: restarting...'),
-      60_000,
-    )
+    await restartOfB1(running)
     const block = ['nft', '-f', '-']
     execFileSync('ip', ['netns', 'exec', cluster.hosts[1]!.netns, ...block], {
       input:
@@ -473,23 +453,7 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
   })
 
   it("cleans one host's part with destroy --lab run there alone, without the topology", async () => {
-    const b = cluster.hosts.find((h) => h.name === 'b')!
-    const destroyed = spawnSync(
-      'ip',
-      [
-        'netns',
-        'exec',
-        b.netns,
-        BIN,
-        'destroy',
-        '--lab',
-        'span',
-        '--state-dir',
-        b.stateDir,
-        '--auto-approve',
-      ],
-      { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CI: '1' } },
-    )
+    const destroyed = onHost('b', ['destroy', '--lab', 'span', '--auto-approve'])
     assert.equal(destroyed.status, 0, destroyed.stderr)
     assert.match(destroyed.stdout, /- delete network\/lan@b/)
     assert.doesNotMatch(cluster.on('b', ['ip', '-d', 'link']), /kvmctl:span:/)
