@@ -3,6 +3,7 @@ import * as Errors from '@oclif/core/errors'
 import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import type { ChalkInstance } from 'chalk'
+import { withBootFiles } from './cluster/file-digests.js'
 import { type LoadedTopology, loadTopology } from './config/index.js'
 import { listLinks } from './host/links.js'
 import { KvmctlError } from './lib/errors.js'
@@ -78,7 +79,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const links = host.underlay ? await listLinks() : []
     const underlayDev =
       links.find((l) => l.addresses.some((a) => a.split('/')[0] === host.underlay))?.name ?? null
-    return partOn(topology, host.name, new Map([[host.name, { underlayDev }]]))
+    const part = partOn(topology, host.name, new Map([[host.name, { underlayDev }]]))
+    // The controller placed this host's boot files in its image cache by content: the same files
+    // here are found there (one that cannot be read here stays as named, and observe says so).
+    return host.ssh === LOCAL_SSH ? part : (await withBootFiles(part)).part
   }
 
   /** The topology, and how to have it with another host's state directory (a lab with hosts:). */

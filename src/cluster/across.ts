@@ -1,5 +1,5 @@
 import type { ChalkInstance } from 'chalk'
-import { KvmctlError } from '../lib/errors.js'
+import { KvmctlError, type PlanProblem } from '../lib/errors.js'
 import { packageVersion } from '../lib/package.js'
 import { type HostFacts, LOCAL_SSH, partOn } from '../model/placement.js'
 import type { HostSnapshot } from '../model/snapshot.js'
@@ -7,9 +7,11 @@ import type { LabHost, Topology } from '../model/types.js'
 import { type HostPart, planAcross } from '../plan/across-hosts.js'
 import { topologyHash } from '../plan/fingerprint.js'
 import type { Plan } from '../plan/types.js'
+import { withBootFiles } from './file-digests.js'
 import { bundleHash } from './host-side.js'
 import { copyKvmctl } from './install.js'
 import type { Hello, Operations } from './protocol.js'
+import { putFiles } from './put.js'
 import { HostLostError, HostSession } from './session.js'
 
 export interface AcrossHostsOptions {
@@ -20,6 +22,8 @@ export interface AcrossHostsOptions {
   readonly sshConfig: string | null
   /** --copy-kvmctl: copy this kvmctl to a host that has none or another build. */
   readonly copyKvmctl: boolean
+  /** Whether this is a destroy: it boots nothing, so no boot file is hashed or copied. */
+  readonly destroy: boolean
   readonly style: ChalkInstance
 }
 
@@ -42,6 +46,8 @@ export class LabHosts {
     private readonly options: AcrossHostsOptions,
     private readonly reached: readonly Reached[],
     readonly parts: ReadonlyMap<string, Topology>,
+    /** Boot files this machine cannot read for a host's part: problems of that host's plan. */
+    private readonly fileProblems: ReadonlyMap<string, readonly PlanProblem[]>,
   ) {}
 
   static async connect(options: AcrossHostsOptions): Promise<LabHosts> {
@@ -65,12 +71,20 @@ export class LabHosts {
       reached.map((r) => [r.host.name, { underlayDev: r.hello?.underlayDev ?? null }]),
     )
     const parts = new Map<string, Topology>()
+    const fileProblems = new Map<string, PlanProblem[]>()
     for (const r of reached) {
       const stateDir = r.hello?.stateDir ?? r.host.stateDir ?? topology.stateDir
       const whole = stateDir === topology.stateDir ? topology : options.at(stateDir)
-      parts.set(r.host.name, partOn(whole, r.host.name, facts))
+      let part = partOn(whole, r.host.name, facts)
+      // Another machine boots from copies of this one's files, in its image cache.
+      if (r.host.ssh !== LOCAL_SSH && !options.destroy) {
+        const placed = await withBootFiles(part)
+        part = placed.part
+        fileProblems.set(r.host.name, placed.problems)
+      }
+      parts.set(r.host.name, part)
     }
-    return new LabHosts(options, reached, parts)
+    return new LabHosts(options, reached, parts, fileProblems)
   }
 
   private reachable(): Reached[] {
@@ -138,8 +152,27 @@ export class LabHosts {
       underlayMtu: r.hello?.underlayMtu ?? null,
       unreachable: r.unreachable,
       leaving: r.leaving,
+      problems: this.fileProblems.get(r.host.name) ?? [],
     }))
     return planAcross(this.options.topology.lab, topologyHash(this.options.topology), parts, options)
+  }
+
+  /**
+   * Before the first step: the boot files each of these hosts lacks (its observe said which)
+   * copied from this machine, the hosts at once, a host's files one after another.
+   */
+  async putBootFiles(names: readonly string[], snapshots: ReadonlyMap<string, HostSnapshot>): Promise<void> {
+    await Promise.all(
+      names.map(async (name) => {
+        const r = this.reached.find((x) => x.host.name === name)!
+        const missing = new Set(snapshots.get(name)?.puts ?? [])
+        const puts = (this.parts.get(name)!.puts ?? []).filter((p) => missing.has(p.path))
+        if (puts.length > 0)
+          await putFiles(r.host, r.hello!.stateDir, puts, this.options.sshConfig, (line) =>
+            process.stderr.write(`${line}\n`),
+          )
+      }),
+    )
   }
 
   request<K extends keyof Operations>(

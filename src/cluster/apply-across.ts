@@ -29,6 +29,7 @@ export async function applyAcrossHosts(options: ApplyOptions): Promise<ApplyOutc
     at: options.topologyAt!,
     sshConfig: options.sshConfig ?? null,
     copyKvmctl: options.copyKvmctl ?? false,
+    destroy: options.destroy,
     style,
   })
   try {
@@ -65,6 +66,11 @@ export async function applyAcrossHosts(options: ApplyOptions): Promise<ApplyOutc
     await confirm(options, plan)
 
     const acting = observed.filter((h) => options.destroy === false || plan.actions.some((a) => a.host === h))
+    if (!plan.destroy)
+      await hosts.putBootFiles(
+        acting.filter((h) => plan.actions.some((a) => a.host === h)),
+        snapshots,
+      )
     const prepared = await Promise.all(
       acting.map(async (h) => ({
         host: h,

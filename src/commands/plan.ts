@@ -98,6 +98,7 @@ async function planLab(
       at: loaded.at,
       sshConfig: options.sshConfig,
       copyKvmctl: options.copyKvmctl,
+      destroy: false,
       style: options.style,
     })
     try {

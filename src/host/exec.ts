@@ -4,6 +4,9 @@ import { HostCommandError, KvmctlError } from '../lib/errors.js'
 
 export interface RunOptions {
   readonly input?: string
+  /** A file for the program's stdin, streamed (instead of `input`). */
+  readonly inputFile?: string
+  /** 0: no time limit. */
   readonly timeoutMs?: number
 }
 
@@ -26,7 +29,7 @@ export async function run(
   const timeoutMs = options.timeoutMs ?? 120_000
   try {
     const { stdout, stderr } = await execa(file, args, {
-      input: options.input ?? '',
+      ...(options.inputFile ? { inputFile: options.inputFile } : { input: options.input ?? '' }),
       timeout: timeoutMs,
       killSignal: 'SIGKILL',
       stripFinalNewline: false,

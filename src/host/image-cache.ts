@@ -5,6 +5,7 @@ import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { KvmctlError } from '../lib/errors.js'
 import { formatSize } from '../lib/units.js'
+import { imageFiles } from '../model/layout.js'
 import type { Image } from '../model/types.js'
 import { lockImage } from './lock.js'
 import { exists } from './state.js'
@@ -58,6 +59,57 @@ export async function ensureImage(image: Image, progress?: ProgressReport): Prom
     await chmod(partial, 0o444)
     await rename(partial, path)
     return 'downloaded'
+  } finally {
+    await lock.release()
+  }
+}
+
+/**
+ * A file another host's kvmctl copies here (a boot file of a lab that spans hosts, through
+ * `kvmctl agent put`), read from `input` into the cache as `<state>/images/<sha256>`: written to
+ * `.partial` and renamed into place only when its sha256 is the one it was sent under, like a
+ * download. 'cached' when the cache had it already (what was sent is read and dropped).
+ */
+export async function receiveImage(
+  stateDir: string,
+  sha256: string,
+  input: AsyncIterable<unknown>,
+): Promise<'cached' | 'received'> {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new KvmctlError(`not a sha256: ${JSON.stringify(sha256)}`)
+  const { path, partial } = imageFiles(stateDir, sha256)
+  const drain = async () => {
+    for await (const _ of input);
+  }
+  if (await exists(path)) return drain().then(() => 'cached')
+  const lock = await lockImage(path, DOWNLOAD_LOCK_SECONDS, (holder) => {
+    throw new KvmctlError(
+      `another kvmctl (${holder}) has been writing ${path} for over ${DOWNLOAD_LOCK_SECONDS} s`,
+    )
+  })
+  try {
+    if (await exists(path)) return await drain().then(() => 'cached' as const)
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+    const hash = createHash('sha256')
+    const file = await open(partial, 'w', 0o600)
+    try {
+      for await (const chunk of input) {
+        await file.write(chunk as Uint8Array)
+        hash.update(chunk as Uint8Array)
+      }
+    } finally {
+      await file.close()
+    }
+    const actual = hash.digest('hex')
+    if (actual !== sha256) {
+      await rm(partial, { force: true })
+      throw new KvmctlError(
+        `the file sent as ${sha256} has sha256 ${actual}; it was deleted`,
+        'the file changed while it was copied: run apply again',
+      )
+    }
+    await chmod(partial, 0o444)
+    await rename(partial, path)
+    return 'received'
   } finally {
     await lock.release()
   }

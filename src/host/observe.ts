@@ -135,6 +135,7 @@ export async function observe(
     ],
     capacity,
     downloads: images.downloads,
+    puts: images.puts,
     digests: sums.digests,
     notes: [...disks.notes, ...vmsFound.notes],
     resolvers: topology.networks.some((n) => n.nat && n.dhcp) ? hostResolvers() : null,
@@ -210,16 +211,20 @@ function labNameProblems(
 
 /**
  * The boot files the lab's VMs need: a local one that is not there is a problem (a VM could
- * not start without it); a url image not in the cache yet is a download for apply to make.
+ * not start without it); a url image not in the cache yet is a download for apply to make, and
+ * a file the controller copies here (`puts`) not in the cache yet is a copy for it to make.
  */
 function imageFiles(topology: Topology): {
   problems: { address: Address; message: string }[]
   downloads: string[]
+  puts: string[]
 } {
   const used = new Set(topology.vms.map((vm) => vm.image))
   const images = Object.values(topology.images).filter((image) => used.has(image.name))
   const problems: { address: Address; message: string }[] = []
   const downloads: string[] = []
+  // Boot files the controller copies to this host, not here yet.
+  const pending = (topology.puts ?? []).map((p) => p.path).filter((path) => !existsSync(path))
   for (const image of images) {
     const address = `image/${image.name}`
     if (image.url !== null && image.path !== null && !existsSync(image.path)) {
@@ -238,7 +243,7 @@ function imageFiles(topology: Topology): {
     // Files the topology names are read as the person who ran kvmctl (sudo's user), never for them.
     for (const key of ['kernel', 'initrd', 'path'] as const) {
       const file = image[key]
-      if (file === null || (key === 'path' && image.url)) continue
+      if (file === null || (key === 'path' && image.url) || pending.includes(file)) continue
       const why = unreadableByInvoker(file)
       if (why)
         problems.push({
@@ -263,7 +268,7 @@ function imageFiles(topology: Topology): {
         message: `tpm: true needs ${SWTPM.binary}, which this host does not have; install it (apt-get install ${SWTPM.package})`,
       })
   }
-  return { problems, downloads }
+  return { problems, downloads, puts: pending }
 }
 
 /**

@@ -1,5 +1,6 @@
+import { imageFiles } from './layout.js'
 import { hostInterfaceName } from './names.js'
-import type { Disk, LabHost, Network, Topology } from './types.js'
+import type { Disk, FilePut, Image, LabHost, Network, Topology } from './types.js'
 
 /** The `ssh` of a host that is this machine: reached through a child process, no ssh. */
 export const LOCAL_SSH = 'local'
@@ -81,5 +82,62 @@ export function partOn(topology: Topology, host: string, facts: ReadonlyMap<stri
     taps,
     vms,
     checks: topology.checks.filter((c) => here.has(c.vm)),
+  }
+}
+
+/** The keys of an image that name a file of this machine (a url image's path is the cache's). */
+const FILE_KEYS = ['path', 'kernel', 'initrd'] as const
+
+/** The files of this machine that a part's VMs boot from: their images' paths, kernels and initrds. */
+export function bootFiles(part: Topology): { what: string; source: string }[] {
+  const used = new Set(part.vms.map((vm) => vm.image))
+  return Object.values(part.images)
+    .filter((image) => used.has(image.name))
+    .flatMap((image) =>
+      FILE_KEYS.flatMap((key) => {
+        const source = image[key]
+        return source === null || (key === 'path' && image.url)
+          ? []
+          : [{ what: `image/${image.name} ${key}`, source }]
+      }),
+    )
+}
+
+/**
+ * The part of a host that is not this machine, its boot files in that host's image cache: each
+ * file the controller hashed (`digests`, by its path here) is named there by its sha256, in the
+ * images, the VMs' kernels and initrds and the boot disks' backing files; `puts` lists what the
+ * controller copies. A file not hashed (it could not be read here) stays as the topology names it.
+ */
+export function placeFiles(
+  part: Topology,
+  digests: ReadonlyMap<string, { readonly sha256: string; readonly bytes: number }>,
+): Topology {
+  const puts = new Map<string, FilePut>()
+  const placed = (what: string, source: string | null): string | null => {
+    const digest = source === null ? undefined : digests.get(source)
+    if (source === null || !digest) return source
+    const { path } = imageFiles(part.stateDir, digest.sha256)
+    if (!puts.has(path)) puts.set(path, { what, source, sha256: digest.sha256, bytes: digest.bytes, path })
+    return path
+  }
+  const used = new Set(bootFiles(part).map((f) => f.what))
+  const images: Record<string, Image> = { ...part.images }
+  for (const image of Object.values(part.images)) {
+    const at = (key: (typeof FILE_KEYS)[number]) =>
+      used.has(`image/${image.name} ${key}`) ? placed(`image/${image.name} ${key}`, image[key]) : image[key]
+    images[image.name] = { ...image, path: at('path'), kernel: at('kernel'), initrd: at('initrd') }
+  }
+  return {
+    ...part,
+    images,
+    vms: part.vms.map((vm) => {
+      const image = vm.image === null ? undefined : images[vm.image]
+      return image ? { ...vm, kernel: image.kernel, initrd: image.initrd } : vm
+    }),
+    disks: part.disks.map((d) =>
+      d.image && d.backingFile !== null && images[d.image] ? { ...d, backingFile: images[d.image]!.path } : d,
+    ),
+    puts: [...puts.values()],
   }
 }

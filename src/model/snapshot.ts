@@ -16,6 +16,8 @@ export interface HostSnapshot {
   readonly capacity: HostCapacity | null
   /** Images with a url that are not in the image cache yet: apply downloads them first. */
   readonly downloads?: readonly string[]
+  /** Where the boot files the controller copies to this host go, for those not there yet. */
+  readonly puts?: readonly string[]
   /** The digests images with `checksums` got from their SUMS files, by image name. */
   readonly digests?: Readonly<Record<string, string>>
   /** The host's resolvers, which NAT networks' DNS forwards to, and the file they are from. */

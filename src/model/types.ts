@@ -352,6 +352,27 @@ export interface Topology {
   readonly vms: readonly Vm[]
   /** What proves the lab works: `kvmctl check` and `kvmctl test` run them; no host object. */
   readonly checks: readonly Check[]
+  /**
+   * In the part of a host that is not this machine: the files of the topology its VMs boot from,
+   * which the controller copies into that host's image cache (src/model/placement.ts).
+   */
+  readonly puts?: readonly FilePut[]
+}
+
+/**
+ * A file the topology names (an image's path, kernel or initrd), for a host other than this
+ * machine: kept in that host's image cache under its sha256, where the part's VMs and disks
+ * find it. Named by content, a file in the cache never changes under a disk that it backs.
+ */
+export interface FilePut {
+  /** `image/NAME kernel`: what the file is to the topology. */
+  readonly what: string
+  /** The file on this machine, as the topology names it. */
+  readonly source: string
+  readonly sha256: string
+  readonly bytes: number
+  /** Where it is on the host: `<state>/images/<sha256>`. */
+  readonly path: string
 }
 
 export interface Check {

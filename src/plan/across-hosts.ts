@@ -22,6 +22,8 @@ export interface HostPart {
   readonly unreachable: string | null
   /** In the lab's last apply, no longer in hosts: all of its part goes. */
   readonly leaving: boolean
+  /** What the controller found wrong with the part (a boot file it cannot read to copy). */
+  readonly problems?: readonly PlanProblem[]
 }
 
 export interface AcrossOptions {
@@ -63,7 +65,7 @@ export function planAcross(
       })
       continue
     }
-    const extra = partProblems(part)
+    const extra = [...partProblems(part), ...(part.problems ?? [])]
     let plan: Plan
     try {
       if (extra.length > 0) throw new PlanError(extra)

@@ -104,7 +104,7 @@ export function diff(topology: Topology, snapshot: HostSnapshot, options: PlanOp
   }
 }
 
-/** What the plan should say besides its actions: downloads, cloud-init runs, host settings. */
+/** What the plan should say besides its actions: downloads, copies, cloud-init runs, host settings. */
 function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly Action[]): string[] {
   const notes: string[] = []
   for (const name of snapshot.downloads ?? []) {
@@ -112,6 +112,13 @@ function planNotes(topology: Topology, snapshot: HostSnapshot, actions: readonly
     notes.push(
       `image/${name} is downloaded first from ${image.url} into the image cache, and used only if its ${image.digest?.replace(':', ' is ')}${image.checksums ? ` (from ${image.checksums})` : ''}.`,
     )
+  }
+  for (const path of snapshot.puts ?? []) {
+    const put = topology.puts?.find((p) => p.path === path)
+    if (put)
+      notes.push(
+        `${put.what} ${put.source} (${(put.bytes / 1024 ** 2).toFixed(1)} MiB) is copied first from this machine into the host's image cache, as ${path}.`,
+      )
   }
   for (const action of actions) {
     const vm = action.type === 'vm' && action.desired?.type === 'vm' ? action.desired : null

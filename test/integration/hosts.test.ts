@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { BIN } from '../helpers/cli.js'
 import { TestCluster } from '../helpers/cluster.js'
@@ -16,7 +29,7 @@ const lab = (cluster: TestCluster) => `
 name: span
 ${cluster.hostsYaml()}
 defaults: { memory: 128M, shutdown_timeout: 2s }
-images: { tiny: { kernel: ${GUEST}/vmlinuz, initrd: ${GUEST}/initrd.gz, cmdline: console=ttyS0 quiet } }
+images: { tiny: { kernel: ${cluster.dir}/boot/vmlinuz, initrd: ${cluster.dir}/boot/initrd.gz, cmdline: console=ttyS0 quiet } }
 networks:
   lan: { cidr: 10.70.0.0/24, dhcp: true, nat: true }
 vms:
@@ -75,6 +88,8 @@ for attempt in range(5):
         pass
 print('no reply')
 `
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
 describe('a lab across three hosts: OpenSSH for control, VXLAN for the network', () => {
   let cluster: TestCluster
@@ -146,6 +161,10 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
   before(async () => {
     cluster = new TestCluster(['a', 'b', 'c'])
     file = `${cluster.dir}/span.yaml`
+    // The boot files are this test's own copies, which it touches and removes.
+    mkdirSync(`${cluster.dir}/boot`)
+    for (const name of ['vmlinuz', 'initrd.gz'])
+      copyFileSync(`${GUEST}/${name}`, `${cluster.dir}/boot/${name}`)
     writeFileSync(file, lab(cluster))
     await waitFor(
       'every sshd to answer',
@@ -173,8 +192,26 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     assert.match(group('c'), /\+ create network\/lan@c\n[\s\S]*\+ create vm\/c1\n/)
     assert.doesNotMatch(group('b'), /vm\/a1|vm\/c1/)
 
+    // Every host here is another machine to the controller: it boots from copies of the
+    // controller's files, in its image cache, named by their sha256.
+    const kernel = `images/${sha256(`${cluster.dir}/boot/vmlinuz`)}`
+    for (const name of ['a', 'b', 'c'])
+      assert.ok(
+        out.includes(
+          `host ${name}: image/tiny kernel ${cluster.dir}/boot/vmlinuz (${(statSync(`${cluster.dir}/boot/vmlinuz`).size / 1024 ** 2).toFixed(1)} MiB) is copied first from this machine into the host's image cache, as ${stateDir(name)}/${kernel}.`,
+        ),
+        out,
+      )
+
     const applied = await apply('--wait')
     assert.match(applied.stdout, /All VMs are ready\./)
+    assert.match(applied.stderr, /host b: image\/tiny kernel copied \(\d+\.\d MiB in \d+\.\d s\)/)
+    for (const name of ['a', 'b', 'c']) {
+      assert.equal(sha256(`${stateDir(name)}/${kernel}`), sha256(`${cluster.dir}/boot/vmlinuz`))
+      assert.equal(statSync(`${stateDir(name)}/${kernel}`).mode & 0o777, 0o444)
+    }
+    const b1 = readFileSync(`/proc/${qemus('b')[0]}/cmdline`, 'utf8').split('\0')
+    assert.equal(b1[b1.indexOf('-kernel') + 1], `${stateDir('b')}/${kernel}`)
     // b1 and c1 have no address of their own: their DHCP answers came from a's dnsmasq over VXLAN.
     assert.match(guestLine(log('b', 'b1'), 'ready')!.nics!, /^eth0:10\.70\.0\.21:/)
     assert.match(guestLine(log('c', 'c1'), 'ready')!.nics!, /^eth0:10\.70\.0\.31:/)
@@ -245,6 +282,44 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     const again = await cluster.kvmctl(['plan', '-f', file, '--detailed-exitcode'])
     assert.equal(again.code, 0, again.stdout + again.stderr)
     assert.match(again.stdout, /No changes\. The hosts match lab "span"/)
+  })
+
+  it('hashes a boot file once and again only when it changed, and refuses one it cannot read, naming the host', async () => {
+    const kernel = `${cluster.dir}/boot/vmlinuz`
+    const cache = `${process.env.XDG_CACHE_HOME || `${process.env.HOME}/.cache`}/kvmctl/digests`
+    const entry = `${cache}/${createHash('sha256').update(kernel).digest('hex')}.json`
+    const first = JSON.parse(readFileSync(entry, 'utf8')) as { sha256: string; mtimeNs: string }
+    assert.equal(first.sha256, sha256(kernel))
+    const written = statSync(entry).mtimeMs
+    const plan = async () => {
+      const result = await cluster.kvmctl(['plan', '-f', file, '--detailed-exitcode'])
+      assert.equal(result.code, 0, result.stdout + result.stderr)
+    }
+    // Unchanged: its digest read from the cache, not hashed (the entry is not written again).
+    await plan()
+    assert.equal(statSync(entry).mtimeMs, written)
+    // Touched, not changed: hashed again (its mtime moved), the same content, nothing to copy.
+    const touched = new Date(Date.now() + 5000)
+    utimesSync(kernel, touched, touched)
+    await plan()
+    const second = JSON.parse(readFileSync(entry, 'utf8')) as { sha256: string; mtimeNs: string }
+    assert.notEqual(second.mtimeNs, first.mtimeNs)
+    assert.equal(second.sha256, first.sha256)
+    // A boot file this machine cannot read stops the plan, for each host that needed it.
+    renameSync(`${cluster.dir}/boot/initrd.gz`, `${cluster.dir}/boot/initrd.moved`)
+    try {
+      const missing = await cluster.kvmctl(['plan', '-f', file])
+      assert.equal(missing.code, 1)
+      for (const name of ['a', 'b', 'c'])
+        assert.ok(
+          missing.stderr.includes(
+            `image/tiny on host ${name}: initrd ${cluster.dir}/boot/initrd.gz does not exist; check the path, which is relative to the topology file`,
+          ),
+          missing.stderr,
+        )
+    } finally {
+      renameSync(`${cluster.dir}/boot/initrd.moved`, `${cluster.dir}/boot/initrd.gz`)
+    }
   })
 
   it('copies this kvmctl to a host that has none with --copy-kvmctl, and checks it by its hash', async () => {

@@ -5,11 +5,12 @@ import { sshArgv } from '../../src/cluster/ssh.js'
 import { topologyFromText } from '../../src/config/index.js'
 import type { PlanError } from '../../src/lib/errors.js'
 import { derivedVni } from '../../src/model/names.js'
-import { type HostFacts, partOn } from '../../src/model/placement.js'
+import { bootFiles, type HostFacts, partOn, placeFiles } from '../../src/model/placement.js'
 import { emptySnapshot } from '../../src/model/snapshot.js'
 import type { Topology } from '../../src/model/types.js'
 import { vxlanFdb } from '../../src/model/vxlan.js'
 import { executionPlan, type HostPart, planAcross } from '../../src/plan/across-hosts.js'
+import { diff } from '../../src/plan/diff.js'
 import { desiredFields } from '../../src/plan/fields.js'
 import { MemoryHost } from '../helpers/memory-host.js'
 
@@ -50,6 +51,61 @@ const parts = (t: Topology, snapshots: Record<string, ReturnType<MemoryHost['sna
   }))
 
 describe('labs across hosts: placement', () => {
+  it("places the boot files of another host's part in its image cache, by content, and lists what to copy", () => {
+    const t = topo(
+      LAB.replace(
+        'tiny: { kernel: ./k }',
+        'tiny: { kernel: ./k }\n  disk: { path: ./base.qcow2, kernel: ./k, initrd: ./i }',
+      ).replace('db: { host: b, image: tiny,', 'db: { host: b, image: disk,'),
+    )
+    const b = partOn(t, 'b', facts)
+    assert.deepEqual(
+      bootFiles(b).map((f) => `${f.what} ${f.source}`),
+      ['image/disk path /lab/base.qcow2', 'image/disk kernel /lab/k', 'image/disk initrd /lab/i'],
+    )
+    const sha = (c: string) => c.repeat(64)
+    // The initrd was not hashed (this machine could not read it): it stays as named.
+    const placed = placeFiles(
+      b,
+      new Map([
+        ['/lab/base.qcow2', { sha256: sha('a'), bytes: 3 }],
+        ['/lab/k', { sha256: sha('b'), bytes: 2 }],
+      ]),
+    )
+    const cache = '/var/lib/kvmctl/images'
+    const db = placed.vms.find((vm) => vm.name === 'db')!
+    assert.equal(db.kernel, `${cache}/${sha('b')}`)
+    assert.equal(db.initrd, '/lab/i')
+    assert.equal(placed.disks.find((d) => d.vm === 'db')!.backingFile, `${cache}/${sha('a')}`)
+    assert.deepEqual(placed.images.disk!.path, `${cache}/${sha('a')}`)
+    // The image no VM of b boots from is as it was.
+    assert.equal(placed.images.tiny!.kernel, '/lab/k')
+    assert.deepEqual(
+      placed.puts!.map((p) => [p.what, p.source, p.path, p.bytes]),
+      [
+        ['image/disk path', '/lab/base.qcow2', `${cache}/${sha('a')}`, 3],
+        ['image/disk kernel', '/lab/k', `${cache}/${sha('b')}`, 2],
+      ],
+    )
+    // A changed file is another name there: a new kernel restarts the VM, a new base image
+    // replaces the boot disk made on it (as a url image's new digest does).
+    const changed = placeFiles(
+      b,
+      new Map([
+        ['/lab/base.qcow2', { sha256: sha('c'), bytes: 3 }],
+        ['/lab/k', { sha256: sha('d'), bytes: 2 }],
+      ]),
+    )
+    const plan = diff(changed, MemoryHost.applied(placed).snapshot())
+    assert.deepEqual(
+      plan.actions.map((a) => [a.address, a.action]),
+      [
+        ['disk/db.boot', 'replace'],
+        ['vm/db', 'restart'],
+      ],
+    )
+  })
+
   it('places VMs (the local host by default) with their taps and disks, and each network where it has NICs', () => {
     const t = topo()
     assert.deepEqual(
