@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { receiveImage } from '../host/image-cache.js'
+import { PieceReader, receiveImage } from '../host/image-cache.js'
 import { KvmctlError } from '../lib/errors.js'
 import { HostSide } from './host-side.js'
 import { OPERATIONS, type Request, type Response } from './protocol.js'
@@ -8,28 +8,34 @@ import { OPERATIONS, type Request, type Response } from './protocol.js'
 /**
  * `kvmctl agent [--state-dir DIR]`: one host's side of a lab that spans hosts, started by a
  * controller over ssh (or as a child process for `local`), answering JSON lines on stdin with
- * JSON lines on stdout. `kvmctl agent put SHA256 [--state-dir DIR]` takes a boot file the
- * controller sends on stdin into the image cache. Not a command for people, so not one of
+ * JSON lines on stdout. `kvmctl agent put SHA256:BYTES... [--state-dir DIR]` takes the boot
+ * files the controller sends on stdin, one after another, into the image cache. Not a command for people, so not one of
  * oclif's: bin/run.js starts it from a bundle of its own without the CLI framework, which halves
  * its start (every plan starts one per host).
  */
 export async function runAgent(args: readonly string[]): Promise<void> {
   const at = args.indexOf('--state-dir')
   const stateDir = at >= 0 ? args[at + 1] : (process.env.KVMCTL_STATE_DIR ?? '/var/lib/kvmctl')
-  const put = args[0] === 'put' ? args[1] : null
-  if (!stateDir || args.length !== (at >= 0 ? 2 : 0) + (put ? 2 : 0) || (put && at === 0)) {
+  const puts = args[0] === 'put' ? args.slice(1, at >= 0 ? at : args.length) : null
+  const pieces = puts?.map((p) => /^([0-9a-f]{64}):(\d+)$/.exec(p))
+  if (!stateDir || (puts === null && args.length !== (at >= 0 ? 2 : 0)) || pieces?.some((p) => !p)) {
     process.stderr.write(
-      'usage: kvmctl agent [put SHA256] [--state-dir DIR] (started by kvmctl for a lab with hosts:)\n',
+      'usage: kvmctl agent [put SHA256:BYTES...] [--state-dir DIR] (started by kvmctl for a lab with hosts:)\n',
     )
     process.exitCode = 1
     return
   }
   // Sockets, logs, disks and records: readable by their owner only, as with apply.
   process.umask(0o077)
-  if (put) {
-    // A boot file the controller copies into this host's image cache: its bytes on stdin.
+  if (pieces) {
+    // Boot files the controller copies into this host's image cache: their bytes, one after
+    // another, on stdin.
+    const reader = new PieceReader(process.stdin)
     try {
-      process.stdout.write(`${await receiveImage(resolve(stateDir), put, process.stdin)}\n`)
+      for (const [, sha256, bytes] of pieces as RegExpExecArray[])
+        process.stdout.write(
+          `${await receiveImage(resolve(stateDir), sha256!, reader.take(Number(bytes)))}\n`,
+        )
     } catch (error) {
       process.stderr.write(`${(error as Error).message}\n`)
       process.exitCode = 1

@@ -66,17 +66,21 @@ export async function applyAcrossHosts(options: ApplyOptions): Promise<ApplyOutc
     await confirm(options, plan)
 
     const acting = observed.filter((h) => options.destroy === false || plan.actions.some((a) => a.host === h))
-    if (!plan.destroy)
-      await hosts.putBootFiles(
-        acting.filter((h) => plan.actions.some((a) => a.host === h)),
-        snapshots,
-      )
-    const prepared = await Promise.all(
-      acting.map(async (h) => ({
-        host: h,
-        ...(await hosts.request(h, 'prepare', { plan: partOfPlan(plan, h) })),
-      })),
-    )
+    // The boot files other hosts lack are copied while the hosts prepare: both before any step.
+    const [prepared] = await Promise.all([
+      Promise.all(
+        acting.map(async (h) => ({
+          host: h,
+          ...(await hosts.request(h, 'prepare', { plan: partOfPlan(plan, h) })),
+        })),
+      ),
+      plan.destroy
+        ? null
+        : hosts.putBootFiles(
+            acting.filter((h) => plan.actions.some((a) => a.host === h)),
+            snapshots,
+          ),
+    ])
     const expires = await record([...current, ...leaving])
     const tcg = prepared.filter((p) => p.tcg).map((p) => p.host)
     if (tcg.length > 0)

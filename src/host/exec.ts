@@ -1,11 +1,11 @@
 import { accessSync, constants } from 'node:fs'
+import type { Readable } from 'node:stream'
 import { ExecaError, execa, type Options } from 'execa'
 import { HostCommandError, KvmctlError } from '../lib/errors.js'
 
 export interface RunOptions {
-  readonly input?: string
-  /** A file for the program's stdin, streamed (instead of `input`). */
-  readonly inputFile?: string
+  /** The program's stdin: a text, or a stream piped to it as it comes. */
+  readonly input?: string | Readable
   /** 0: no time limit. */
   readonly timeoutMs?: number
 }
@@ -29,7 +29,7 @@ export async function run(
   const timeoutMs = options.timeoutMs ?? 120_000
   try {
     const { stdout, stderr } = await execa(file, args, {
-      ...(options.inputFile ? { inputFile: options.inputFile } : { input: options.input ?? '' }),
+      input: options.input ?? '',
       timeout: timeoutMs,
       killSignal: 'SIGKILL',
       stripFinalNewline: false,

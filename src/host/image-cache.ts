@@ -65,6 +65,38 @@ export async function ensureImage(image: Image, progress?: ProgressReport): Prom
 }
 
 /**
+ * Reads a stream in pieces of known lengths, one after another: `take(n)` yields exactly the
+ * next n bytes (fewer only when the stream ends first).
+ */
+export class PieceReader {
+  private readonly chunks: AsyncIterator<unknown>
+  private rest: Buffer | null = null
+
+  constructor(input: AsyncIterable<unknown>) {
+    this.chunks = input[Symbol.asyncIterator]()
+  }
+
+  async *take(bytes: number): AsyncGenerator<Buffer> {
+    let left = bytes
+    while (left > 0) {
+      let chunk = this.rest
+      this.rest = null
+      if (!chunk) {
+        const next = await this.chunks.next()
+        if (next.done) return
+        chunk = Buffer.from(next.value as Uint8Array)
+      }
+      if (chunk.length > left) {
+        this.rest = chunk.subarray(left)
+        chunk = chunk.subarray(0, left)
+      }
+      left -= chunk.length
+      yield chunk
+    }
+  }
+}
+
+/**
  * A file another host's kvmctl copies here (a boot file of a lab that spans hosts, through
  * `kvmctl agent put`), read from `input` into the cache as `<state>/images/<sha256>`: written to
  * `.partial` and renamed into place only when its sha256 is the one it was sent under, like a

@@ -205,7 +205,10 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
 
     const applied = await apply('--wait')
     assert.match(applied.stdout, /All VMs are ready\./)
-    assert.match(applied.stderr, /host b: image\/tiny kernel copied \(\d+\.\d MiB in \d+\.\d s\)/)
+    assert.match(
+      applied.stderr,
+      /host b: image\/tiny kernel, image\/tiny initrd copied \(\d+\.\d MiB in \d+\.\d s\)/,
+    )
     for (const name of ['a', 'b', 'c']) {
       assert.equal(sha256(`${stateDir(name)}/${kernel}`), sha256(`${cluster.dir}/boot/vmlinuz`))
       assert.equal(statSync(`${stateDir(name)}/${kernel}`).mode & 0o777, 0o444)
@@ -284,7 +287,7 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     assert.match(again.stdout, /No changes\. The hosts match lab "span"/)
   })
 
-  it('hashes a boot file once and again only when it changed, and refuses one it cannot read, naming the host', async () => {
+  it('hashes a boot file once and again only when it changed; a host keeps only what matches its sha256; one this machine cannot read fails the plan', async () => {
     const kernel = `${cluster.dir}/boot/vmlinuz`
     const cache = `${process.env.XDG_CACHE_HOME || `${process.env.HOME}/.cache`}/kvmctl/digests`
     const entry = `${cache}/${createHash('sha256').update(kernel).digest('hex')}.json`
@@ -305,6 +308,20 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     const second = JSON.parse(readFileSync(entry, 'utf8')) as { sha256: string; mtimeNs: string }
     assert.notEqual(second.mtimeNs, first.mtimeNs)
     assert.equal(second.sha256, first.sha256)
+    // What reaches a host under another sha256 than its own is not kept there.
+    const wrong = '0'.repeat(64)
+    const b = cluster.hosts.find((h) => h.name === 'b')!
+    const refused = spawnSync(
+      'ip',
+      ['netns', 'exec', b.netns, BIN, 'agent', 'put', `${wrong}:5`, '--state-dir', b.stateDir],
+      { input: 'hello', encoding: 'utf8' },
+    )
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /^the file sent as 0{64} has sha256 [0-9a-f]{64}; it was deleted/)
+    assert.deepEqual(
+      readdirSync(`${b.stateDir}/images`).filter((f) => f.startsWith(wrong)),
+      [],
+    )
     // A boot file this machine cannot read stops the plan, for each host that needed it.
     renameSync(`${cluster.dir}/boot/initrd.gz`, `${cluster.dir}/boot/initrd.moved`)
     try {

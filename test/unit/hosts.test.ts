@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { sshArgv } from '../../src/cluster/ssh.js'
 import { topologyFromText } from '../../src/config/index.js'
+import { PieceReader } from '../../src/host/image-cache.js'
 import type { PlanError } from '../../src/lib/errors.js'
 import { derivedVni } from '../../src/model/names.js'
 import { bootFiles, type HostFacts, partOn, placeFiles } from '../../src/model/placement.js'
@@ -288,6 +289,26 @@ describe('labs across hosts: the plan', () => {
     const keys = executionPlan(plan).actions.map((a) => a.address)
     assert.ok(keys.includes('vm/far@b') && keys.includes('vm/far@c'))
     assert.equal(new Set(keys).size, keys.length)
+  })
+})
+
+describe('labs across hosts: boot files in one stream', () => {
+  it('reads pieces of known lengths, across and within chunks', async () => {
+    const chunks = ['abc', 'defgh', 'i', '', 'jk'].map((c) => Buffer.from(c))
+    const reader = new PieceReader(
+      (async function* () {
+        yield* chunks
+      })(),
+    )
+    const piece = async (n: number) => {
+      let text = ''
+      for await (const part of reader.take(n)) text += part.toString()
+      return text
+    }
+    assert.deepEqual(
+      [await piece(2), await piece(5), await piece(0), await piece(3), await piece(9)],
+      ['ab', 'cdefg', '', 'hij', 'k'],
+    )
   })
 })
 
