@@ -13,6 +13,7 @@ import { copyKvmctl } from './install.js'
 import type { Hello, Operations } from './protocol.js'
 import { putFiles } from './put.js'
 import { HostLostError, HostSession } from './session.js'
+import { learnControlPath } from './ssh.js'
 
 export interface AcrossHostsOptions {
   /** The topology as loaded here (its hosts), and the same for another state directory. */
@@ -254,6 +255,7 @@ async function hello(
   options: AcrossHostsOptions,
 ): Promise<Reached & { exitCode: number | null }> {
   const { topology, style } = options
+  if (host.ssh !== LOCAL_SSH) await learnControlPath(host.ssh, options.sshConfig)
   const session = new HostSession(host, {
     sshConfig: options.sshConfig,
     localStateDir: topology.stateDir,

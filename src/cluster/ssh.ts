@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
+import { run } from '../host/exec.js'
 import { KvmctlError } from '../lib/errors.js'
 
 /**
@@ -27,20 +28,50 @@ export function sshArgv(target: string, remote: readonly string[], config: strin
     'ControlMaster=auto',
     '-o',
     'ControlPersist=60',
-    ...(configSetsControlPath(config) ? [] : ['-o', `ControlPath=${controlDir()}/%C`]),
+    ...(configSetsControlPath(target, config) ? [] : ['-o', `ControlPath=${controlDir()}/%C`]),
     '--',
     target,
     ...remote,
   ]
 }
 
-/** The ssh_config in use: `--ssh-config`/KVMCTL_SSH_CONFIG, else the user's. */
-function configSetsControlPath(config: string | null): boolean {
-  const file = config ?? `${homedir()}/.ssh/config`
+/** What `ssh -G` said of each target and config: whether that config sets a ControlPath. */
+const controlPathSet = new Map<string, boolean>()
+const controlPathKey = (target: string, config: string | null) => `${config}\0${target}`
+
+/**
+ * Asks ssh, once per target and config, whether the ssh_config in use (`--ssh-config`, else the
+ * user's and the system's) sets a ControlPath for this target: `ssh -G` follows Include, Host and
+ * Match as ssh itself does. Called before a session starts; sshArgv then knows. A config given
+ * with -F that neither sets one nor includes another file is read without starting ssh.
+ */
+export async function learnControlPath(target: string, config: string | null): Promise<void> {
+  const key = controlPathKey(target, config)
+  if (controlPathSet.has(key)) return
+  if (config !== null && !/^\s*(ControlPath|Include)[\s=]/im.test(readText(config))) {
+    controlPathSet.set(key, false)
+    return
+  }
+  const effective = await run('ssh', [...(config ? ['-F', config] : []), '-G', '--', target]).catch(
+    // A config ssh cannot read fails the connection itself, with ssh's own message.
+    () => ({ stdout: '' }),
+  )
+  controlPathSet.set(key, /^controlpath /m.test(effective.stdout))
+}
+
+/** Whether the config sets a ControlPath: as ssh said, else as the config file's own text says. */
+function configSetsControlPath(target: string, config: string | null): boolean {
+  return (
+    controlPathSet.get(controlPathKey(target, config)) ??
+    /^\s*ControlPath[\s=]/im.test(readText(config ?? `${homedir()}/.ssh/config`))
+  )
+}
+
+function readText(file: string): string {
   try {
-    return /^\s*ControlPath[\s=]/im.test(readFileSync(file, 'utf8'))
+    return readFileSync(file, 'utf8')
   } catch {
-    return false
+    return ''
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import { sshArgv } from '../../src/cluster/ssh.js'
+import { learnControlPath, sshArgv } from '../../src/cluster/ssh.js'
 import { topologyFromText } from '../../src/config/index.js'
 import { PieceReader } from '../../src/host/image-cache.js'
 import type { PlanError } from '../../src/lib/errors.js'
@@ -332,6 +332,19 @@ describe('labs across hosts: the ssh command line', () => {
     // A ControlPath of the user's config is theirs to keep.
     writeFileSync(`${dir}/config`, 'Host *\n  ControlPath ~/.ssh/cm-%C\n')
     assert.ok(!sshArgv('b', ['true'], `${dir}/config`).some((w) => w.startsWith('ControlPath=')))
+    rmSync(dir, { recursive: true })
+  })
+
+  it('keeps a ControlPath that a file the config includes sets for the host, as ssh -G says', async () => {
+    const dir = mkdtempSync('/tmp/kvmctl-ssh-')
+    writeFileSync(`${dir}/config`, `Include ${dir}/more.conf\n`)
+    writeFileSync(`${dir}/more.conf`, 'Host b\n  ControlPath ~/.ssh/cm-%C\n')
+    const controlPath = (target: string) =>
+      sshArgv(target, ['true'], `${dir}/config`).find((w) => w.startsWith('ControlPath='))
+    await learnControlPath('b', `${dir}/config`)
+    await learnControlPath('c', `${dir}/config`)
+    assert.equal(controlPath('b'), undefined)
+    assert.match(controlPath('c')!, /\/kvmctl-ssh(-\d+)?\/%C$/)
     rmSync(dir, { recursive: true })
   })
 })
