@@ -31,12 +31,12 @@ ${cluster.hostsYaml()}
 defaults: { memory: 128M, shutdown_timeout: 2s }
 images: { tiny: { kernel: ${cluster.dir}/boot/vmlinuz, initrd: ${cluster.dir}/boot/initrd.gz, cmdline: console=ttyS0 quiet } }
 networks:
-  lan: { cidr: 10.70.0.0/24, dhcp: true, nat: true }
+  lan: { cidr: 10.70.0.0/24, cidr6: 'fd00:70::/64', dhcp: true, nat: true }
 vms:
   a1:
     host: a
     image: tiny
-    cmdline: kv.name=a1 kv.dhcp=1
+    cmdline: kv.name=a1 kv.dhcp=1 kv.ip6=fd00:70::11/64
     memory: 128M
     nics: [{ network: lan, ip: 10.70.0.11 }]
     ready: { serial: KVMCTL-GUEST ready }
@@ -49,14 +49,14 @@ vms:
   b1:
     host: b
     image: tiny
-    cmdline: kv.name=b1 kv.dhcp=1 kv.ping=10.70.0.1,10.70.0.11,10.70.0.31 acpi=off
+    cmdline: kv.name=b1 kv.dhcp=1 kv.ping=10.70.0.1,10.70.0.11,10.70.0.31 kv.ip6=fd00:70::21/64 kv.ping6=fd00:70::1,fd00:70::11 acpi=off
     shutdown_timeout: 30s
     nics: [{ network: lan, ip: 10.70.0.21 }]
     ready: { serial: KVMCTL-GUEST ready }
   c1:
     host: c
     image: tiny
-    cmdline: kv.name=c1 kv.dhcp=1 kv.ping=10.70.0.12,10.70.0.21
+    cmdline: kv.name=c1 kv.dhcp=1 kv.ping=10.70.0.12,10.70.0.21 kv.ip6=fd00:70::31/64 kv.ping6=fd00:70::21
     nics: [{ network: lan, ip: 10.70.0.31 }]
     ready: { serial: KVMCTL-GUEST ready }
 `
@@ -174,7 +174,7 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
   })
   after(() => cluster.cleanup())
 
-  it('plans by host (exit 2), applies, and the guests on b and c get their leases from a and reach each other', async () => {
+  it('plans by host (exit 2), applies, and the guests on b and c get their leases from a and reach each other, over IPv4 and IPv6', async () => {
     const planned = await cluster.kvmctl(['plan', '-f', file, '--detailed-exitcode'])
     assert.equal(planned.code, 2, planned.stderr)
     const out = planned.stdout
@@ -231,6 +231,21 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
       'peer=10.70.0.31 ok',
     ])
     assert.deepEqual(await pings('c', 'c1'), ['peer=10.70.0.12 ok', 'peer=10.70.0.21 ok'])
+    // IPv6 over the same wires: b1 reaches the gateway on a (the home's bridge, prefix::1) and a1;
+    // c1 reaches b1.
+    const pings6 = (host: string, vm: string, count: number) =>
+      waitFor(`${vm}'s v6 pings`, () => {
+        const lines = log(host, vm)
+          .split(/\r?\n/)
+          .filter((l) => l.includes('KVMCTL-GUEST ping6 '))
+        return lines.length >= count ? lines.map((l) => l.slice(l.indexOf('peer='))) : null
+      })
+    assert.deepEqual(
+      await pings6('b', 'b1', 2),
+      ['peer=fd00:70::1 ok', 'peer=fd00:70::11 ok'],
+      log('b', 'b1') + log('a', 'a1'),
+    )
+    assert.deepEqual(await pings6('c', 'c1', 1), ['peer=fd00:70::21 ok'])
   })
 
   it("shows each host's VXLAN device with the lab's VNI, port 4789, MTU 1450 and an entry per peer", () => {
