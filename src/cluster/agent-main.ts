@@ -9,9 +9,9 @@ import { OPERATIONS, type Request, type Response } from './protocol.js'
  * `kvmctl agent [--state-dir DIR]`: one host's side of a lab that spans hosts, started by a
  * controller over ssh (or as a child process for `local`), answering JSON lines on stdin with
  * JSON lines on stdout. `kvmctl agent put SHA256:BYTES... [--state-dir DIR]` takes the boot
- * files the controller sends on stdin, one after another, into the image cache. Not a command for people, so not one of
- * oclif's: bin/run.js starts it from a bundle of its own without the CLI framework, which halves
- * its start (every plan starts one per host).
+ * files the controller sends on stdin, one after another, into the image cache. Not a command
+ * for people, so not one of oclif's: bin/run.js starts it from a bundle of its own without the
+ * CLI framework, which halves its start (every plan starts one per host).
  */
 export async function runAgent(args: readonly string[]): Promise<void> {
   const at = args.indexOf('--state-dir')
