@@ -215,6 +215,18 @@ describe('a lab across three hosts: OpenSSH for control, VXLAN for the network',
     }
     const b1 = readFileSync(`/proc/${qemus('b')[0]}/cmdline`, 'utf8').split('\0')
     assert.equal(b1[b1.indexOf('-kernel') + 1], `${stateDir('b')}/${kernel}`)
+    // b's image cache says who boots from the copies, so `image prune` keeps them.
+    const listed = onHost('b', ['image', 'list', '--json'])
+    assert.equal(listed.status, 0, listed.stderr)
+    const images = (JSON.parse(listed.stdout) as { images: { path: string; usedBy: string[] }[] }).images
+    assert.deepEqual(
+      images.map((i) => i.usedBy),
+      [['span/vm-b1'], ['span/vm-b1']],
+    )
+    assert.ok(images.some((i) => i.path === `${stateDir('b')}/${kernel}`))
+    const pruned = onHost('b', ['image', 'prune', '--dry-run'])
+    assert.equal(pruned.status, 0, pruned.stderr)
+    assert.doesNotMatch(pruned.stdout, /images\//)
     // b1 and c1 have no address of their own: their DHCP answers came from a's dnsmasq over VXLAN.
     assert.match(guestLine(log('b', 'b1'), 'ready')!.nics!, /^eth0:10\.70\.0\.21:/)
     assert.match(guestLine(log('c', 'c1'), 'ready')!.nics!, /^eth0:10\.70\.0\.31:/)
